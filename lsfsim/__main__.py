@@ -1,0 +1,5 @@
+"""Allow ``python -m lsfsim``."""
+
+from lsfsim.cli.main import main
+
+main()

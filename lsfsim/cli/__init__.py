@@ -1,0 +1,1 @@
+"""The ``lsfsim`` command line."""

@@ -1,0 +1,52 @@
+"""Entry point: ``lsfsim [--version] COMMAND ...``."""
+
+from __future__ import annotations
+
+import typer
+
+from lsfsim import __version__
+
+app = typer.Typer(
+    name="lsfsim",
+    help="Simulate the Linux packet-capture path (pcnet32, NAPI, PF_PACKET, classic BPF).",
+    no_args_is_help=False,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        from lsfsim.bpf.pcapc import libpcap_version
+
+        typer.echo(f"lsfsim {__version__}")
+        typer.echo(f"libpcap: {libpcap_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version_callback, is_eager=True,
+        help="Show the version and the libpcap in use.",
+    ),
+) -> None:
+    """lsfsim: a discrete-event simulator of Linux packet capture."""
+
+
+def _register() -> None:
+    from lsfsim.cli import bpf_cmd
+
+    app.add_typer(bpf_cmd.app, name="bpf")
+    try:
+        from lsfsim.cli import run_cmd
+    except ImportError:  # the simulator command arrives with lsfsim.kernel
+        return
+    run_cmd.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    app()
