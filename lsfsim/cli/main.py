@@ -38,10 +38,8 @@ def _register() -> None:
     from lsfsim.cli import bpf_cmd
 
     app.add_typer(bpf_cmd.app, name="bpf")
-    try:
-        from lsfsim.cli import run_cmd
-    except ImportError:  # the simulator command arrives with lsfsim.kernel
-        return
+    from lsfsim.cli import run_cmd
+
     run_cmd.register(app)
 
 

@@ -1,0 +1,153 @@
+"""``lsfsim run``: simulate a scenario and print (or write) what happened."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from lsfsim.cli.common import InputError, one_line_errors
+from lsfsim.config.units import parse_duration
+
+TRAFFIC_KINDS = ("nc", "cbr", "poisson", "onoff", "pcap")
+
+
+def scenario_from_options(*, model: str, traffic: str | None, rate: float | None,
+                          size: int | None, packets: int | None, nbytes: int | None,
+                          duration: str | None, pcap: str | None, speed: float | None,
+                          filter_expr: str | None, filter_file: str | None,
+                          snaplen: int | None, rcvbuf: int | None, rx_ring: int | None,
+                          sockets: int, readers: int, reader_work: str | None,
+                          no_napi: bool, seed: int, no_drain: bool, promisc: bool) -> Any:
+    """Build a Scenario from command-line options (defaults: the lecture's run)."""
+    from pydantic import ValidationError
+
+    from lsfsim.scenario import LECTURE_FILTER, Scenario, SocketSpec, TrafficSpec
+
+    if traffic is not None and traffic not in TRAFFIC_KINDS:
+        raise InputError(f"--traffic: {traffic!r} is not one of {', '.join(TRAFFIC_KINDS)}")
+    if pcap and traffic is None:
+        traffic = "pcap"
+    kind = traffic or "nc"
+    if filter_expr is not None and filter_file is not None:
+        raise InputError("--filter and --filter-file exclude each other")
+    if filter_file is not None and not Path(filter_file).is_file():
+        raise InputError(f"--filter-file: {filter_file}: no such file")
+    if pcap is not None and not Path(pcap).is_file():
+        raise InputError(f"--pcap: {pcap}: no such file")
+    try:
+        seconds = parse_duration(duration) if duration else None
+        work = parse_duration(reader_work) if reader_work else 0.0
+    except ValueError as exc:
+        raise InputError(f"--duration/--reader-work: {exc}") from None
+    traffic_fields: dict[str, Any] = {"kind": kind}
+    for key, value in (("rate", rate), ("size", size), ("packets", packets),
+                       ("bytes", nbytes), ("duration", seconds), ("pcap", pcap),
+                       ("speed", speed)):
+        if value is not None:
+            traffic_fields[key] = value
+    if kind != "nc" and size is None:
+        traffic_fields.setdefault("size", 1514)
+    sock_fields: dict[str, Any] = {"readers": readers, "reader_work": work, "promisc": promisc}
+    if filter_file is not None:
+        sock_fields["filter"] = None
+        sock_fields["filter_file"] = filter_file
+    elif filter_expr is not None:
+        sock_fields["filter"] = filter_expr
+    else:
+        sock_fields["filter"] = LECTURE_FILTER
+    if snaplen is not None:
+        sock_fields["snaplen"] = snaplen
+    if rcvbuf is not None:
+        sock_fields["rcvbuf"] = rcvbuf
+    try:
+        return Scenario(model=model, traffic=TrafficSpec(**traffic_fields),
+                        sockets=[SocketSpec(**sock_fields) for _ in range(sockets)],
+                        napi=not no_napi, seed=seed, drain=not no_drain, rx_ring=rx_ring,
+                        max_sim_seconds=seconds if no_drain else None)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise InputError(f"scenario: {where}: {err['msg']}") from None
+
+
+class _LateProgress:
+    """A progress bar that appears only once a run has taken more than a few seconds."""
+
+    def __init__(self, after: float = 2.0) -> None:
+        self.after = after
+        self.started = time.perf_counter()
+        self.bar: Any = None
+        self.task: Any = None
+
+    def __call__(self, fraction: float) -> None:
+        if self.bar is None:
+            if time.perf_counter() - self.started < self.after or not sys.stderr.isatty():
+                return
+            from rich.progress import BarColumn, Progress, TimeElapsedColumn, TextColumn
+
+            self.bar = Progress(TextColumn("simulating"), BarColumn(),
+                                TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
+                                transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("run", total=1.0)
+        self.bar.update(self.task, completed=min(1.0, fraction))
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("run")
+    @one_line_errors
+    def run_command(
+        model: str = typer.Option("testbed", "--model", help="Model NAME (models/NAME.toml) or FILE."),
+        traffic: str = typer.Option(None, "--traffic", help="nc | cbr | poisson | onoff | pcap"),
+        rate: float = typer.Option(None, "--rate", help="Packets per second (cbr, poisson, onoff)."),
+        size: int = typer.Option(None, "--size", help="Frame length without FCS, 60..1514."),
+        packets: int = typer.Option(None, "--packets", help="Number of frames to offer."),
+        nbytes: int = typer.Option(None, "--bytes", help="Bytes to offer (nc: bytes to transfer)."),
+        duration: str = typer.Option(None, "--duration", help="Traffic duration, e.g. 1s, 200ms."),
+        pcap: str = typer.Option(None, "--pcap", help="Replay this pcap/pcapng file."),
+        speed: float = typer.Option(None, "--speed", help="pcap replay: x times faster; 0 = as fast as the link allows."),
+        filter_expr: str = typer.Option(None, "--filter", help="pcap filter expression (libpcap)."),
+        filter_file: str = typer.Option(None, "--filter-file", help="BPF program file (any lsfsim bpf format)."),
+        snaplen: int = typer.Option(None, "--snaplen", help="Snapshot length (the filter's accept value)."),
+        rcvbuf: int = typer.Option(None, "--rcvbuf", help="SO_RCVBUF value (the kernel doubles it)."),
+        rx_ring: int = typer.Option(None, "--rx-ring", help="RX descriptors (power of two, 4..512)."),
+        sockets: int = typer.Option(1, "--sockets", min=0, help="Number of capture sockets."),
+        readers: int = typer.Option(1, "--readers", min=0, help="Reader threads per socket."),
+        reader_work: str = typer.Option(None, "--reader-work", help="User work per packet, e.g. 20us."),
+        no_napi: bool = typer.Option(False, "--no-napi", help="Pre-NAPI driver: netif_rx from the IRQ handler."),
+        promisc: bool = typer.Option(False, "--promisc", help="Set IFF_PROMISC (SIOCSIFFLAGS)."),
+        seed: int = typer.Option(1, "--seed", help="Random seed."),
+        no_drain: bool = typer.Option(False, "--no-drain", help="Stop at --duration instead of draining queues."),
+        json_out: str = typer.Option(None, "--json", help="Write every counter and statistic to FILE."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary on stdout."),
+    ) -> None:
+        """Simulate a scenario (default: the lecture's 100 MB nc transfer) and summarise it."""
+        from lsfsim.config.model import load_model
+        from lsfsim.machine import Machine
+        from lsfsim.report.summary import print_summary
+
+        scenario = scenario_from_options(
+            model=model, traffic=traffic, rate=rate, size=size, packets=packets, nbytes=nbytes,
+            duration=duration, pcap=pcap, speed=speed, filter_expr=filter_expr,
+            filter_file=filter_file, snaplen=snaplen, rcvbuf=rcvbuf, rx_ring=rx_ring,
+            sockets=sockets, readers=readers, reader_work=reader_work, no_napi=no_napi,
+            seed=seed, no_drain=no_drain, promisc=promisc)
+        loaded = load_model(model)
+        machine = Machine(loaded, scenario)
+        progress = _LateProgress()
+        try:
+            result = machine.run(progress=progress)
+        finally:
+            progress.close()
+        if json_out:
+            result.write_json(json_out)
+        if not quiet:
+            print_summary(result)

@@ -1,0 +1,1 @@
+"""Device models: the wire and the pcnet32 NIC (chip and driver)."""

@@ -1,0 +1,98 @@
+"""The Ethernet link between the traffic source and the NIC.
+
+A frame of L bytes (without FCS, padded to the 60-byte minimum) occupies the
+wire for (preamble 8 + L + FCS 4) byte times, then the inter-frame gap of 12.
+The wire serialises frames: one starts at max(the time the source wants, the
+end of the previous frame's gap).  Frames are pulled lazily, one ahead, so a
+run of any length keeps constant memory.
+
+Frames the simulated host transmits are reported to the source at the time
+their last bit leaves (``notify_tx``), which is how the nc source is ACK-clocked.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator
+
+from lsfsim.traffic.base import BLOCKED, TrafficSource
+
+
+class WireFrame:
+    """A frame on the wire with its timing."""
+
+    __slots__ = ("data", "t_start", "t_end", "t_dma", "index")
+
+    def __init__(self, data: bytes, t_start: float, t_end: float, index: int) -> None:
+        self.data = data
+        self.t_start = t_start  # first bit of the preamble
+        self.t_end = t_end      # last bit of the FCS
+        self.t_dma = t_end      # DMA into the ring done (set by the NIC)
+        self.index = index
+
+
+class Wire:
+    """Serialises a source's frames at the link rate; one frame of lookahead."""
+
+    def __init__(self, source: TrafficSource, link_rate: float, preamble: int = 8,
+                 fcs: int = 4, ifg: int = 12, min_frame: int = 60,
+                 stop_time: float | None = None) -> None:
+        self.source = source
+        self.byte_time = 8.0 / link_rate
+        self.preamble = preamble
+        self.fcs = fcs
+        self.ifg = ifg
+        self.min_frame = min_frame
+        self.stop_time = stop_time
+        self._frames: Iterator = source.frames()
+        self._feedback: deque[tuple[float, bytes]] = deque()
+        self.free_at = 0.0
+        self.offered = 0          # frames put on the wire
+        self.offered_bytes = 0
+        self.blocked = False      # the source waits for the host to transmit
+        self.finished = False
+        self.on_unblock: Callable[[], None] | None = None
+
+    def frame_time(self, length: int) -> float:
+        """Time a frame of ``length`` bytes (no FCS) holds the wire, gap excluded."""
+        return (self.preamble + max(length, self.min_frame) + self.fcs) * self.byte_time
+
+    def pull(self) -> WireFrame | None:
+        """The next frame with its wire timing, or None (blocked or finished)."""
+        if self.finished:
+            return None
+        feedback = self._feedback
+        while True:
+            while feedback and feedback[0][0] <= self.free_at:
+                self.source.on_transmit(*feedback.popleft())
+            item = next(self._frames, None)
+            if item is None:
+                self.finished = True
+                return None
+            if item is BLOCKED:
+                if feedback:
+                    self.source.on_transmit(*feedback.popleft())
+                    continue
+                self.blocked = True
+                return None
+            t_want, data = item
+            start = t_want if t_want > self.free_at else self.free_at
+            if self.stop_time is not None and start >= self.stop_time:
+                self.finished = True
+                return None
+            length = len(data)
+            end = start + (self.preamble + (length if length > self.min_frame else self.min_frame)
+                           + self.fcs) * self.byte_time
+            self.free_at = end + self.ifg * self.byte_time
+            index = self.offered
+            self.offered += 1
+            self.offered_bytes += length
+            return WireFrame(data, start, end, index)
+
+    def notify_tx(self, t_end: float, frame: bytes) -> None:
+        """The host's frame finished leaving at ``t_end``; tell the source in time order."""
+        self._feedback.append((t_end, frame))
+        if self.blocked:
+            self.blocked = False
+            if self.on_unblock is not None:
+                self.on_unblock()

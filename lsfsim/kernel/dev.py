@@ -1,0 +1,181 @@
+"""net/core/dev.c: NAPI, netif_receive_skb, the netif_rx backlog, dev_queue_xmit.
+
+Delivery follows netif_receive_skb in 2.6.33: every ETH_P_ALL tap on
+``ptype_all`` (most recently registered first, as dev_add_pack inserts at the
+head), then the protocol handler from ``ptype_base``.  ``deliver_skb`` takes
+an extra reference for every handler but the last, so a tap sees a shared
+skb (and clones it) unless it is the last handler.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any
+
+import simpy
+
+from lsfsim.kernel.cpu import ExecContext
+from lsfsim.kernel.skbuff import PACKET_OUTGOING, SkBuff
+
+if TYPE_CHECKING:
+    from lsfsim.kernel.af_packet import PacketSock
+    from lsfsim.machine import Machine
+
+ETH_P_IP = 0x0800
+ETH_P_ARP = 0x0806
+ETH_P_IPV6 = 0x86DD
+
+NET_XMIT_SUCCESS = 0
+NET_XMIT_DROP = 1
+
+
+class NapiStruct:
+    """struct napi_struct: a device's poll function and weight."""
+
+    __slots__ = ("poll", "weight", "scheduled", "name", "polls")
+
+    def __init__(self, name: str, poll: Callable[..., Generator], weight: int) -> None:
+        self.name = name
+        self.poll = poll
+        self.weight = weight
+        self.scheduled = False   # NAPI_STATE_SCHED
+        self.polls = 0
+
+
+class SoftnetData:
+    """struct softnet_data of one CPU, with the /proc/net/softnet_stat counters."""
+
+    def __init__(self, cpu_index: int) -> None:
+        self.cpu_index = cpu_index
+        self.poll_list: deque[NapiStruct] = deque()
+        self.net_rx_pending = False
+        self.input_pkt_queue: deque[SkBuff] = deque()   # netif_rx backlog
+        self.processed = 0       # "total": netif_receive_skb and netif_rx calls
+        self.dropped = 0         # netif_rx backlog overflow
+        self.time_squeeze = 0
+        self.cpu_collision = 0
+        self.backlog: NapiStruct | None = None
+
+
+class NetCore:
+    """Protocol demultiplexing and transmit for the simulated machine."""
+
+    def __init__(self, machine: Machine) -> None:
+        self.machine = machine
+        self.costs = machine.costs
+        self.ptype_all: list[PacketSock] = []
+        self.ptype_base: dict[int, Callable[[ExecContext, SkBuff], None]] = {}
+        self.received = 0          # skbs handed to netif_receive_skb (incoming)
+        self.no_handler = 0        # freed: no tap and no protocol handler
+
+    # --- registration -------------------------------------------------------
+    def dev_add_pack(self, ctx: ExecContext | None, sock: PacketSock) -> None:
+        """Register a tap at the head of ptype_all (list_add_rcu)."""
+        if ctx is not None:
+            ctx.charge("dev_add_pack", self.costs.dev_add_pack)
+        self.ptype_all.insert(0, sock)
+
+    def dev_remove_pack(self, sock: PacketSock) -> None:
+        self.ptype_all.remove(sock)
+
+    # --- receive ------------------------------------------------------------
+    def napi_schedule(self, ctx: ExecContext, napi: NapiStruct) -> bool:
+        """napi_schedule_prep + __napi_schedule: add to this CPU's poll list, raise NET_RX."""
+        if napi.scheduled:
+            return False
+        napi.scheduled = True
+        ctx.charge("__napi_schedule", self.costs.napi_schedule)
+        softnet = ctx.cpu.softnet
+        softnet.poll_list.append(napi)
+        softnet.net_rx_pending = True
+        return True
+
+    def napi_complete(self, ctx: ExecContext, napi: NapiStruct) -> None:
+        """__napi_complete: off the poll list, SCHED cleared."""
+        poll_list = ctx.cpu.softnet.poll_list
+        if napi in poll_list:
+            poll_list.remove(napi)
+        napi.scheduled = False
+
+    def netif_receive_skb(self, ctx: ExecContext, skb: SkBuff) -> None:
+        """Hand an incoming skb to every tap, then to its protocol handler."""
+        costs = self.costs
+        ctx.enter("netif_receive_skb")
+        ctx.charge("netif_receive_skb", costs.netif_receive_skb)
+        ctx.cpu.softnet.processed += 1
+        self.received += 1
+        handler = self.ptype_base.get(skb.protocol)
+        taps = self.ptype_all
+        last = len(taps) - 1
+        for i, sock in enumerate(taps):
+            shared = handler is not None or i < last
+            if shared:
+                ctx.charge("deliver_skb", costs.deliver_skb)
+            sock.packet_rcv(ctx, skb, shared)
+        if handler is not None:
+            handler(ctx, skb)
+        elif not taps:
+            self.no_handler += 1
+            ctx.charge("kfree_skb", costs.kfree_skb)
+        ctx.exit("netif_receive_skb")
+
+    def netif_rx(self, ctx: ExecContext, skb: SkBuff) -> bool:
+        """Pre-NAPI receive: queue on the CPU's backlog (<= netdev_max_backlog + 1)."""
+        softnet = ctx.cpu.softnet
+        ctx.charge("netif_rx", self.costs.netif_rx)
+        softnet.processed += 1
+        queue = softnet.input_pkt_queue
+        if len(queue) <= self.machine.kernel.netdev_max_backlog:
+            if not queue:
+                self.napi_schedule(ctx, softnet.backlog)
+            queue.append(skb)
+            return True
+        softnet.dropped += 1
+        return False
+
+    def process_backlog(self, ctx: ExecContext, budget: int) -> Generator[simpy.Event, Any, int]:
+        """The backlog's NAPI poll: up to weight_p skbs, stopping when jiffies changes."""
+        softnet = ctx.cpu.softnet
+        queue = softnet.input_pkt_queue
+        runner = ctx.cpu.runner
+        hz = self.machine.kernel.hz
+        start_jiffy = int(ctx.t * hz)
+        ctx.enter("process_backlog")
+        ctx.charge("process_backlog", self.costs.process_backlog)
+        softnet.backlog.polls += 1
+        work = 0
+        while work < budget and queue:
+            skb = queue.popleft()
+            skb.t_poll = ctx.t
+            softnet.processed -= 1      # counted once: netif_rx already did
+            self.netif_receive_skb(ctx, skb)
+            work += 1
+            yield from ctx.sync()
+            yield from runner.preempt_point(ctx)
+            if int(ctx.t * hz) != start_jiffy:
+                break
+        if not queue:
+            self.napi_complete(ctx, softnet.backlog)
+        ctx.exit("process_backlog")
+        return work
+
+    # --- transmit -----------------------------------------------------------
+    def dev_queue_xmit(self, ctx: ExecContext, skb: SkBuff, dev: Any) -> int:
+        """Queue an skb for transmission through the device's qdisc (pfifo_fast)."""
+        ctx.enter("dev_queue_xmit")
+        ctx.charge("dev_queue_xmit", self.costs.dev_queue_xmit)
+        result = dev.qdisc_enqueue(ctx, skb)
+        ctx.exit("dev_queue_xmit")
+        return result
+
+    def dev_queue_xmit_nit(self, ctx: ExecContext, skb: SkBuff) -> None:
+        """Give a clone of an outgoing skb to every tap but the sender (PACKET_OUTGOING)."""
+        for sock in self.ptype_all:
+            if sock is skb.sk:
+                continue
+            ctx.charge("dev_queue_xmit_nit", self.costs.dev_queue_xmit_nit)
+            skb2 = skb.clone()
+            skb2.pkt_type = PACKET_OUTGOING
+            skb2.sk = None
+            sock.packet_rcv(ctx, skb2, False, outgoing=True)

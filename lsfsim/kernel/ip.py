@@ -1,0 +1,93 @@
+"""The protocol handlers behind the taps: ip_rcv (with a TCP receiver), arp_rcv, ipv6_rcv.
+
+The IP stack is a sink whose CPU time is charged (ip_rcv drops PACKET_OTHERHOST;
+host-bound packets pay ip_local_deliver).  The one thing it sends back is what
+the lecture's nc transfer needs: a TCP receiver acknowledging every second data
+segment (delayed ACK), through dev_queue_xmit, so that the taps see outgoing
+ACKs and the sender is ACK-clocked.
+
+Simplification: no reassembly, no routing, no ICMP errors; the ACK number is the
+end of the highest segment seen (holes are not tracked).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lsfsim.kernel.cpu import ExecContext
+from lsfsim.kernel.skbuff import PACKET_OTHERHOST, SkBuff
+
+if TYPE_CHECKING:
+    from lsfsim.machine import Machine
+
+IPPROTO_TCP = 6
+
+
+class IpStack:
+    """ip_rcv and friends, as sinks with costs."""
+
+    def __init__(self, machine: Machine) -> None:
+        self.machine = machine
+        self.costs = machine.costs
+        self.delivered = 0
+        self.otherhost = 0
+        self.acks_sent = 0
+        self._unacked_segments = 0
+        self._build_ack = None
+
+    def ip_rcv(self, ctx: ExecContext, skb: SkBuff) -> None:
+        costs = self.costs
+        ctx.enter("ip_rcv")
+        ctx.charge("ip_rcv", costs.ip_rcv)
+        if skb.pkt_type == PACKET_OTHERHOST:
+            self.otherhost += 1
+            ctx.charge("kfree_skb", costs.consume_skb)
+            ctx.exit("ip_rcv")
+            return
+        ctx.charge("ip_local_deliver", costs.ip_local_deliver)
+        self.delivered += 1
+        data = skb.data
+        if len(data) > 34 and data[23] == IPPROTO_TCP:
+            self.tcp_v4_rcv(ctx, skb)
+        ctx.charge("consume_skb", costs.consume_skb)
+        ctx.exit("ip_rcv")
+
+    def tcp_v4_rcv(self, ctx: ExecContext, skb: SkBuff) -> None:
+        """A data segment for us: ACK every second one, and at once on FIN."""
+        data = skb.data
+        ihl = (data[14] & 0x0F) * 4
+        tcp = 14 + ihl
+        if len(data) < tcp + 20:
+            return
+        flags = data[tcp + 13]
+        total_len = (data[16] << 8) | data[17]
+        payload = total_len - ihl - (data[tcp + 12] >> 4) * 4
+        fin = flags & 0x01
+        if payload <= 0 and not fin:
+            return
+        self._unacked_segments += 1
+        if self._unacked_segments < 2 and not fin:
+            return
+        self._unacked_segments = 0
+        self.tcp_send_ack(ctx, skb)
+
+    def tcp_send_ack(self, ctx: ExecContext, skb: SkBuff) -> None:
+        if self._build_ack is None:
+            from lsfsim.traffic.nc import build_ack
+
+            self._build_ack = build_ack
+        frame = self._build_ack(skb.data)
+        if frame is None:
+            return
+        machine = self.machine
+        ctx.enter("tcp_send_ack")
+        ctx.charge("tcp_send_ack", self.costs.tcp_send_ack)
+        ack = SkBuff(frame, machine.truesize.alloc_skb(len(frame) + 16))
+        self.acks_sent += 1
+        machine.net.dev_queue_xmit(ctx, ack, machine.dev)
+        ctx.exit("tcp_send_ack")
+
+    def other_rcv(self, ctx: ExecContext, skb: SkBuff) -> None:
+        """arp_rcv / ipv6_rcv: a sink with ip_rcv's cost."""
+        ctx.charge("ip_rcv", self.costs.ip_rcv)
+        ctx.charge("kfree_skb", self.costs.consume_skb)

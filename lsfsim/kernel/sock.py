@@ -1,0 +1,86 @@
+"""net/core/sock.c and datagram.c: receive-buffer accounting and wake-ups.
+
+A socket's receive queue is byte-accounted by skb->truesize in
+``sk_rmem_alloc``; skb_set_owner_r charges it when packet_rcv queues, and the
+destructor sock_rfree releases it only when recvfrom has finished copying
+(skb_free_datagram).  Readers sleep on the socket's wait queue as exclusive
+waiters; sock_def_readable wakes one.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING
+
+import simpy
+
+from lsfsim.kernel.cpu import ExecContext
+from lsfsim.kernel.skbuff import SkBuff
+
+if TYPE_CHECKING:
+    from lsfsim.machine import Machine
+
+SO_RCVBUF = 8
+SO_ATTACH_FILTER = 26
+
+
+class Sock:
+    """struct sock, reduced to receive-side accounting."""
+
+    def __init__(self, machine: Machine, index: int) -> None:
+        self.machine = machine
+        self.index = index
+        kernel = machine.kernel
+        self.sk_rcvbuf = kernel.rmem_default
+        self.sk_rmem_alloc = 0
+        self.sk_drops = 0
+        self.sk_omem_alloc = 0
+        self.sk_sndbuf = kernel.wmem_default
+        self.sk_wmem_alloc = 0
+        self.sk_receive_queue: deque[SkBuff] = deque()
+        self._sleepers: deque[simpy.Event] = deque()
+        self.max_rmem = 0
+
+    # --- SO_RCVBUF ----------------------------------------------------------
+    def set_rcvbuf(self, val: int) -> int:
+        """sock_setsockopt(SO_RCVBUF): clamp to rmem_max, double, at least SOCK_MIN_RCVBUF."""
+        kernel = self.machine.kernel
+        val = min(int(val), kernel.rmem_max)
+        self.sk_rcvbuf = max(2 * val, kernel.sock_min_rcvbuf)
+        return self.sk_rcvbuf
+
+    # --- rmem ---------------------------------------------------------------
+    def skb_set_owner_r(self, skb: SkBuff) -> None:
+        skb.sk = self
+        self.sk_rmem_alloc += skb.truesize
+        if self.sk_rmem_alloc > self.max_rmem:
+            self.max_rmem = self.sk_rmem_alloc
+
+    def sock_rfree(self, skb: SkBuff) -> None:
+        self.sk_rmem_alloc -= skb.truesize
+        skb.sk = None
+
+    def sock_wfree(self, skb: SkBuff) -> None:
+        """Destructor of a transmitted skb: release its sndbuf charge."""
+        self.sk_wmem_alloc -= skb.truesize
+        skb.sk = None
+
+    # --- wait queue ---------------------------------------------------------
+    def prepare_to_wait_exclusive(self) -> simpy.Event:
+        ev = self.machine.env.event()
+        self._sleepers.append(ev)
+        return ev
+
+    def sock_def_readable(self, ctx: ExecContext) -> None:
+        """sk_data_ready: wake one exclusive sleeper (at the end of the current step)."""
+        costs = self.machine.costs
+        ctx.enter("sock_def_readable")
+        ctx.charge("sock_def_readable", costs.sock_def_readable)
+        if self._sleepers:
+            ctx.charge("try_to_wake_up", costs.try_to_wake_up)
+            ctx.wakes.append(self._sleepers.popleft())
+        ctx.exit("sock_def_readable")
+
+    @property
+    def sleepers(self) -> int:
+        return len(self._sleepers)

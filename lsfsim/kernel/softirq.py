@@ -1,0 +1,179 @@
+"""Hard interrupts, the NET_RX softirq and ksoftirqd (kernel/softirq.c, net/core/dev.c).
+
+Each CPU has an *interrupt runner*: a SimPy process that takes hard IRQs
+(``do_IRQ``), runs their handlers, and on ``irq_exit`` runs ``__do_softirq``
+when NET_RX is pending and no softirq is already running on the CPU.
+``__do_softirq`` restarts at most MAX_SOFTIRQ_RESTART times, then wakes
+ksoftirqd, a process-context thread that competes with user threads.
+
+Simplifications: only NET_RX is modelled (NET_TX work such as deferred frees
+and qdisc restarts is charged inside NET_RX); a hard IRQ that arrives while
+the runner is inside a softirq step is taken at the end of that step (one
+packet), not in the middle of it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+import simpy
+
+from lsfsim.kernel.cpu import CPU, HARDIRQ, HI, PROCESS, SI, SOFTIRQ, ExecContext
+
+if TYPE_CHECKING:
+    from lsfsim.machine import Machine
+
+
+class InterruptRunner:
+    """The interrupt context of one CPU."""
+
+    def __init__(self, machine: Machine, cpu: CPU) -> None:
+        self.machine = machine
+        self.env = machine.env
+        self.cpu = cpu
+        self.pending: deque[Any] = deque()   # devices whose IRQ line is asserted
+        self._idle: simpy.Event | None = None
+        self.ctx = ExecContext(self.env, cpu, HARDIRQ, HI, machine.profile, machine.calls,
+                               machine.tracer)
+        self.irqs = 0
+        self.env.process(self._run())
+
+    def raise_irq(self, dev: Any) -> None:
+        """A device asserts its interrupt line towards this CPU."""
+        self.pending.append(dev)
+        self.irqs += 1
+        if self._idle is not None:
+            idle, self._idle = self._idle, None
+            idle.succeed()
+
+    def _run(self) -> Generator[simpy.Event, Any, None]:
+        ctx = self.ctx
+        while True:
+            if not self.pending:
+                self._idle = self.env.event()
+                yield self._idle
+            ctx.t = self.env.now
+            yield from self.do_IRQ(ctx)
+
+    def do_IRQ(self, ctx: ExecContext) -> Generator[simpy.Event, Any, None]:  # noqa: N802
+        """Hard interrupts, then irq_exit -> do_softirq."""
+        yield from self.handle_irqs(ctx)
+        softnet = self.cpu.softnet
+        if softnet.net_rx_pending and not self.cpu.in_softirq:
+            yield from do_softirq(self.machine, ctx)
+        yield from ctx.sync()
+
+    def handle_irqs(self, ctx: ExecContext) -> Generator[simpy.Event, Any, None]:
+        """Run every pending handler in hard-IRQ context."""
+        level, bucket = ctx.level, ctx.bucket
+        ctx.level, ctx.bucket = HARDIRQ, HI
+        tracer = ctx.tracer
+        costs = self.machine.costs
+        while self.pending:
+            dev = self.pending.popleft()
+            if tracer is not None:
+                tracer.irq_entry(ctx, dev.irq)
+            ctx.charge("do_IRQ", costs.hardirq)
+            yield from dev.interrupt(ctx)
+            if tracer is not None:
+                tracer.irq_exit(ctx, dev.irq)
+        ctx.level, ctx.bucket = level, bucket
+
+    def preempt_point(self, ctx: ExecContext) -> Generator[simpy.Event, Any, None]:
+        """Between two softirq steps on this runner: take hard IRQs that arrived."""
+        if self.pending and ctx.level == SOFTIRQ and ctx.task is None:
+            yield from self.handle_irqs(ctx)
+            yield from ctx.sync()
+
+
+def do_softirq(machine: Machine, ctx: ExecContext) -> Generator[simpy.Event, Any, None]:
+    """__do_softirq: run NET_RX, restarting while it is raised again, at most 10 passes."""
+    cpu = ctx.cpu
+    softnet = cpu.softnet
+    level, bucket = ctx.level, ctx.bucket
+    if ctx.level != PROCESS:
+        ctx.level = SOFTIRQ
+    ctx.bucket = SI
+    cpu.in_softirq = True
+    tracer = ctx.tracer
+    if tracer is not None:
+        tracer.softirq_entry(ctx)
+    restart = machine.kernel.max_softirq_restart
+    while True:
+        softnet.net_rx_pending = False
+        ctx.charge("__do_softirq", machine.costs.do_softirq)
+        yield from net_rx_action(machine, ctx)
+        if not softnet.net_rx_pending:
+            break
+        restart -= 1
+        if restart <= 0:
+            if ctx.level != PROCESS:
+                cpu.ksoftirqd.wakeup_softirqd()
+            break
+    if tracer is not None:
+        tracer.softirq_exit(ctx)
+    cpu.in_softirq = False
+    ctx.level, ctx.bucket = level, bucket
+
+
+def net_rx_action(machine: Machine, ctx: ExecContext) -> Generator[simpy.Event, Any, None]:
+    """Poll the CPU's NAPI list within netdev_budget and a 2-jiffy time limit."""
+    softnet = ctx.cpu.softnet
+    ctx.enter("net_rx_action")
+    ctx.charge("net_rx_action", machine.costs.net_rx_action)
+    budget = machine.kernel.netdev_budget
+    hz = machine.kernel.hz
+    time_limit = int(ctx.t * hz) + 2
+    poll_list = softnet.poll_list
+    while poll_list:
+        if budget <= 0 or int(ctx.t * hz) > time_limit:
+            softnet.time_squeeze += 1
+            softnet.net_rx_pending = True   # __raise_softirq_irqoff(NET_RX_SOFTIRQ)
+            break
+        napi = poll_list[0]
+        weight = napi.weight
+        work = yield from napi.poll(ctx, weight)
+        budget -= work
+        if work == weight and poll_list and poll_list[0] is napi:
+            poll_list.rotate(-1)            # list_move_tail: round robin
+    ctx.exit("net_rx_action")
+
+
+class Ksoftirqd:
+    """ksoftirqd/N: a SCHED_NORMAL kthread running softirqs in process context."""
+
+    def __init__(self, machine: Machine, cpu: CPU) -> None:
+        self.machine = machine
+        self.env = machine.env
+        self.cpu = cpu
+        self.ctx = ExecContext(self.env, cpu, PROCESS, SI, machine.profile, machine.calls,
+                               machine.tracer, task=self)
+        self._wake: simpy.Event | None = None
+        self.wakeups = 0
+        self.env.process(self._run())
+
+    def wakeup_softirqd(self) -> None:
+        self.wakeups += 1
+        if self._wake is not None:
+            wake, self._wake = self._wake, None
+            wake.succeed()
+
+    def _run(self) -> Generator[simpy.Event, Any, None]:
+        env = self.env
+        cpu = self.cpu
+        ctx = self.ctx
+        costs = self.machine.costs
+        while True:
+            self._wake = env.event()
+            yield self._wake
+            while cpu.softnet.net_rx_pending and not cpu.in_softirq:
+                wait = cpu.acquire(self)
+                if wait is not None:
+                    yield wait
+                ctx.t = env.now
+                ctx.charge("schedule", costs.schedule)
+                yield from do_softirq(self.machine, ctx)
+                yield from ctx.sync()
+                cpu.release(self)

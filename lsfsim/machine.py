@@ -1,0 +1,225 @@
+"""The simulated machine: one SimPy environment holding the hardware, kernel and programs.
+
+``Machine(model, scenario).run()`` builds everything from validated data,
+runs until the traffic is over and the kernel and readers have drained what
+was queued (or until ``max_sim_seconds``), checks the conservation laws and
+returns a ``Result``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import simpy
+
+from lsfsim.bpf import Program
+from lsfsim.config.model import Model
+from lsfsim.drivers.pcnet32 import Pcnet32
+from lsfsim.drivers.wire import Wire
+from lsfsim.kernel.af_packet import PacketSock
+from lsfsim.kernel.costs import Costs
+from lsfsim.kernel.cpu import CPU
+from lsfsim.kernel.dev import ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, NapiStruct, NetCore, SoftnetData
+from lsfsim.kernel.ip import IpStack
+from lsfsim.kernel.skbuff import TruesizeRules
+from lsfsim.kernel.softirq import InterruptRunner, Ksoftirqd
+from lsfsim.result import Result, collect
+from lsfsim.scenario import Scenario
+from lsfsim.stats import Histogram
+from lsfsim.traffic import ConstantRate, NcTransfer, OnOff, PcapReplay, Poisson, TrafficSource
+from lsfsim.user import CaptureApp, SenderApp
+
+LATENCY_STAGES = ("nic_dma", "rx_ring", "softirq", "socket_queue", "recvfrom", "total")
+
+
+class InvariantError(AssertionError):
+    """A conservation law or a state invariant failed at the end of a run."""
+
+
+def build_source(scenario: Scenario, model: Model) -> TrafficSource:
+    """The traffic source a scenario asks for, addressed to the model's NIC."""
+    spec = scenario.traffic
+    host_mac = model.hardware.nic.mac
+    seed = scenario.seed
+    if spec.kind == "nc":
+        total = spec.bytes or (spec.packets * 1448 if spec.packets else 100 * 10**6)
+        return NcTransfer(total_bytes=total, sender=spec.src, receiver_mac=host_mac, seed=seed)
+    if spec.kind == "pcap":
+        if spec.speed is None:
+            return PcapReplay(spec.pcap, timing="original")
+        if spec.speed == 0:
+            return PcapReplay(spec.pcap, timing="asap")
+        return PcapReplay(spec.pcap, timing="scaled", speed=spec.speed)
+    count = spec.packets
+    if spec.bytes and not count:
+        count = max(1, spec.bytes // spec.size)
+    common: dict[str, Any] = dict(size=spec.size, proto=spec.proto, count=count,
+                                  duration=spec.duration, seed=seed, src_ip=spec.src,
+                                  dst_mac=host_mac)
+    if spec.kind == "cbr":
+        return ConstantRate(spec.rate, **common)
+    if spec.kind == "poisson":
+        return Poisson(spec.rate, **common)
+    return OnOff(spec.rate, spec.on, spec.off, **common)
+
+
+def build_program(spec: Any) -> Program | None:
+    """The filter a capture program attaches: an expression compiled with libpcap
+    (its accept value is the snaplen, as tcpdump's), a program file, or, with no
+    filter but a snaplen, libpcap's ``ret #snaplen``."""
+    if spec.filter_file:
+        return Program.load(spec.filter_file)
+    if spec.filter:
+        return Program.from_expression(spec.filter, snaplen=spec.snaplen)
+    if spec.snaplen < 65535:
+        return Program.from_expression("", snaplen=spec.snaplen)
+    return None
+
+
+class Machine:
+    """Hardware + kernel + programs in one SimPy environment."""
+
+    def __init__(self, model: Model, scenario: Scenario, tracer: Any = None,
+                 source: TrafficSource | None = None, lifecycle: Any = None) -> None:
+        if scenario.rx_ring is not None:
+            model = model.with_overrides({"hardware.nic.rx_ring": scenario.rx_ring})
+        self.model = model
+        self.scenario = scenario
+        self.kernel = model.kernel
+        self.kver = model.kernel.version_tuple
+        self.costs = Costs(model.kernel.costs)
+        skb = model.kernel.skb
+        self.truesize = TruesizeRules(
+            sizeof_sk_buff=skb.sizeof_sk_buff,
+            sizeof_skb_shared_info=skb.sizeof_skb_shared_info,
+            smp_cache_bytes=skb.smp_cache_bytes,
+            net_skb_pad=skb.net_skb_pad,
+            includes_shinfo=self.kver >= (3, 2),
+        )
+        self.seed = scenario.seed
+        self.rng = random.Random(scenario.seed)
+        self.env = simpy.Environment()
+        self.tracer = tracer
+        self.lifecycle = lifecycle
+        self.profile: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+        self.latency = {stage: Histogram() for stage in LATENCY_STAGES}
+        self.sockets: list[PacketSock] = []
+        self.net = NetCore(self)
+        hw = model.hardware
+        self.cpus = [CPU(self.env, i) for i in range(hw.cpu.count)]
+        for cpu in self.cpus:
+            cpu.softnet = SoftnetData(cpu.index)
+            cpu.softnet.backlog = NapiStruct("backlog", self.net.process_backlog,
+                                             model.kernel.dev_weight)
+            cpu.runner = InterruptRunner(self, cpu)
+            cpu.ksoftirqd = Ksoftirqd(self, cpu)
+        self.irq_cpu = self.cpus[hw.cpu.irq_affinity]
+        self.source = source if source is not None else build_source(scenario, model)
+        self.wire = Wire(self.source, hw.nic.link_rate, preamble=hw.nic.preamble,
+                         fcs=hw.nic.fcs, ifg=hw.nic.ifg, min_frame=hw.nic.min_frame)
+        self.dev = Pcnet32(self, self.wire, self.irq_cpu, napi=scenario.napi)
+        self.ip = IpStack(self)
+        self.net.ptype_base[ETH_P_IP] = self.ip.ip_rcv
+        self.net.ptype_base[ETH_P_ARP] = self.ip.other_rcv
+        self.net.ptype_base[ETH_P_IPV6] = self.ip.other_rcv
+        # user space: readers go to the CPUs without the IRQ first
+        order = [c for c in self.cpus if c is not self.irq_cpu] + [self.irq_cpu]
+        slot = itertools.count()
+        self.apps: list[CaptureApp] = []
+        for i, spec in enumerate(scenario.sockets):
+            cpus = [order[next(slot) % len(order)] for _ in range(max(1, spec.readers))]
+            self.apps.append(CaptureApp(self, i, build_program(spec), spec.rcvbuf, spec.promisc,
+                                        spec.readers, spec.reader_work, spec.buflen, cpus))
+        self.senders: list[SenderApp] = []
+        for spec in scenario.senders:
+            self.senders.append(SenderApp(self, _sender_frames(spec.size), spec.rate, spec.count,
+                                          order[next(slot) % len(order)]))
+        self.wall_seconds = 0.0
+        self.events = 0
+
+    def run(self, progress: Callable[[float], None] | None = None,
+            chunk: float = 0.01) -> Result:
+        """Run to the end (drained, or max_sim_seconds) and return the result."""
+        env = self.env
+        limit = self.scenario.max_sim_seconds
+        started = time.perf_counter()
+        eid0 = _event_counter(env)
+        if progress is None and limit is None:
+            env.run()
+        else:
+            total = getattr(self.source, "total_frames", None)
+            while env.peek() != math.inf:
+                until = env.now + chunk
+                if limit is not None:
+                    until = min(until, limit)
+                env.run(until=until)
+                if progress is not None:
+                    progress(self.wire.offered / total if total else 0.0)
+                if limit is not None and env.now >= limit:
+                    break
+        self.wall_seconds = time.perf_counter() - started
+        self.events = _event_counter(env) - eid0
+        result = collect(self)
+        self.check_invariants(result)
+        return result
+
+    def check_invariants(self, result: Result) -> None:
+        """Conservation and state invariants; raise InvariantError naming the broken one."""
+        data = result.data
+        places = data["conservation"]["places"]
+        accounted = sum(places.values())
+        if accounted != data["offered"]:
+            raise InvariantError(
+                f"conservation: offered {data['offered']} != sum of places {accounted} {places}")
+        for sock in data["sockets"]:
+            parts = sock["filtered"] + sock["rcvbuf_drops"] + sock["delivered"] + sock["queued"] \
+                + sock["in_recvfrom"]
+            if parts != sock["seen"]:
+                raise InvariantError(
+                    f"conservation: socket {sock['index']}: seen {sock['seen']} != filtered + "
+                    f"dropped + delivered + queued ({parts})")
+            if sock["rmem_alloc"] < 0:
+                raise InvariantError(f"socket {sock['index']}: negative sk_rmem_alloc")
+        dev = self.dev
+        host_owned = sum(1 for own in dev.rx_own if not own)
+        if host_owned != dev.chip_rx - dev.cur_rx or not 0 <= host_owned <= dev.rx_ring_size:
+            raise InvariantError(
+                f"ring ownership: {host_owned} host-owned descriptors, pointers say "
+                f"{dev.chip_rx - dev.cur_rx}")
+
+
+def _event_counter(env: simpy.Environment) -> int:
+    """Events scheduled so far (SimPy numbers every scheduled event)."""
+    eid = getattr(env, "_eid", None)
+    if eid is None:
+        return 0
+    value = next(eid)
+    env._eid = itertools.count(value + 1)  # type: ignore[attr-defined]
+    return value
+
+
+def _sender_frames(size: int) -> Callable[[int], bytes]:
+    from lsfsim.traffic.frames import HOST, REMOTE, make_builder
+
+    build = make_builder("udp", HOST, REMOTE)
+    return lambda i: build(size, i & 0xFFFF)
+
+
+def run(scenario: Scenario | None = None, model: Model | str | None = None,
+        progress: Callable[[float], None] | None = None, tracer: Any = None) -> Result:
+    """Build and run a scenario: the Python API behind ``lsfsim run``."""
+    from lsfsim.config.model import load_model
+
+    scenario = scenario or Scenario()
+    if model is None:
+        model = scenario.model
+    if isinstance(model, str):
+        model = load_model(model)
+    machine = Machine(model, scenario, tracer=tracer)
+    return machine.run(progress=progress)

@@ -1,0 +1,93 @@
+"""Scenarios: what runs on the simulated machine (traffic, sockets, readers, senders).
+
+A scenario is data, validated once (pydantic); the machine is built from it
+and a model.  ``Scenario()`` with no arguments is the lecture's experiment:
+the testbed model, one PF_PACKET socket with the "host 208.68.139.89" filter
+read by one thread, and a 100 MB nc transfer from that host.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+LECTURE_HOST = "208.68.139.89"
+LECTURE_FILTER = f"host {LECTURE_HOST}"
+
+
+class TrafficSpec(BaseModel):
+    """The offered traffic.  Sizes are frame lengths without the FCS (60..1514)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["nc", "cbr", "poisson", "onoff", "pcap"] = "nc"
+    rate: float | None = Field(None, gt=0, description="packets per second")
+    size: int = Field(1514, ge=60, le=1514)
+    packets: int | None = Field(None, gt=0)
+    bytes: int | None = Field(None, gt=0)
+    duration: float | None = Field(None, gt=0, description="seconds of traffic")
+    pcap: str | None = None
+    speed: float | None = Field(None, ge=0, description="pcap replay: x times faster; 0 = asap")
+    on: float = Field(1e-3, gt=0, description="onoff: seconds on")
+    off: float = Field(1e-3, gt=0, description="onoff: seconds off")
+    proto: Literal["udp", "tcp", "icmp"] = "udp"
+    src: str = LECTURE_HOST
+
+    @model_validator(mode="after")
+    def _needs(self) -> TrafficSpec:
+        if self.kind == "pcap" and not self.pcap:
+            raise ValueError("traffic kind 'pcap' needs a capture file (--pcap FILE)")
+        if self.kind in ("cbr", "poisson", "onoff") and self.rate is None:
+            self.rate = 10_000.0
+        if self.kind in ("cbr", "poisson", "onoff") and not (
+            self.packets or self.duration or self.bytes
+        ):
+            self.packets = 10_000
+        return self
+
+
+class SocketSpec(BaseModel):
+    """One capture program: a PF_PACKET socket, its filter and its reader threads."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    filter: str | None = LECTURE_FILTER
+    filter_file: str | None = None
+    snaplen: int = Field(65535, ge=1, le=262144)
+    rcvbuf: int | None = Field(None, ge=1, description="the value passed to SO_RCVBUF")
+    readers: int = Field(1, ge=0, le=64)
+    reader_work: float = Field(0.0, ge=0, description="seconds of user work per packet")
+    buflen: int = Field(65536, ge=1, description="recvfrom buffer length")
+    promisc: bool = False
+
+    @field_validator("filter")
+    @classmethod
+    def _empty_is_none(cls, v: str | None) -> str | None:
+        return v if v is None or v.strip() else None
+
+
+class SenderSpec(BaseModel):
+    """A program sending raw frames with sendto through packet_snd."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rate: float = Field(1000.0, gt=0)
+    count: int = Field(1000, ge=1)
+    size: int = Field(60, ge=60, le=1514)
+
+
+class Scenario(BaseModel):
+    """Everything a run needs besides the model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = "testbed"
+    traffic: TrafficSpec = Field(default_factory=TrafficSpec)
+    sockets: list[SocketSpec] = Field(default_factory=lambda: [SocketSpec()])
+    senders: list[SenderSpec] = Field(default_factory=list)
+    napi: bool = True
+    seed: int = 1
+    drain: bool = True
+    rx_ring: int | None = None
+    max_sim_seconds: float | None = Field(None, gt=0, description="hard stop of simulated time")

@@ -1,0 +1,194 @@
+"""User space: a capture program (socket, setsockopt, recvfrom loop) and a sender.
+
+A capture program opens a PF_PACKET socket, optionally sets promiscuous mode
+and SO_RCVBUF, attaches its filter, then runs ``readers`` threads looping on
+recvfrom, each pinned to a CPU, with optional user work per packet.  Every
+step is a simulated system call, so the control path appears in traces and
+its cost is charged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+import simpy
+
+from lsfsim.bpf import Program
+from lsfsim.kernel import syscalls
+from lsfsim.kernel.af_packet import PacketSock
+from lsfsim.kernel.cpu import CPU, PROCESS, SY, US, ExecContext
+from lsfsim.kernel.skbuff import PACKET_OUTGOING
+
+if TYPE_CHECKING:
+    from lsfsim.machine import Machine
+
+
+class CaptureApp:
+    """tcpdump's kernel-facing half: one socket, its filter, its reader threads."""
+
+    def __init__(self, machine: Machine, index: int, program: Program | None, rcvbuf: int | None,
+                 promisc: bool, readers: int, reader_work: float, buflen: int,
+                 cpus: list[CPU]) -> None:
+        self.machine = machine
+        self.index = index
+        self.program = program
+        self.rcvbuf = rcvbuf
+        self.promisc = promisc
+        self.readers_wanted = readers
+        self.reader_work = reader_work
+        self.buflen = buflen
+        self.cpus = cpus
+        self.sock: PacketSock | None = None
+        self.attach_errno: str | None = None
+        self.readers: list[Reader] = []
+        machine.env.process(self._start())
+
+    def _start(self) -> Generator[simpy.Event, Any, None]:
+        machine = self.machine
+        cpu = self.cpus[0]
+        ctx = ExecContext(machine.env, cpu, PROCESS, SY, machine.profile, machine.calls,
+                          machine.tracer, task=self)
+        wait = cpu.acquire(self)
+        if wait is not None:
+            yield wait
+        ctx.t = machine.env.now
+        sock = syscalls.sys_socket(machine, ctx)
+        self.sock = sock
+        if self.promisc:
+            syscalls.sys_ioctl_promisc(machine, ctx, True)
+        if self.rcvbuf is not None:
+            syscalls.sys_setsockopt_rcvbuf(machine, ctx, sock, self.rcvbuf)
+        if self.program is not None:
+            self.attach_errno = syscalls.sys_setsockopt_filter(machine, ctx, sock, self.program)
+        yield from ctx.sync()
+        cpu.release(self)
+        for i in range(self.readers_wanted):
+            self.readers.append(Reader(machine, sock, self.cpus[i % len(self.cpus)],
+                                       self.buflen, self.reader_work, f"reader{self.index}.{i}"))
+
+
+class Reader:
+    """A thread looping on recvfrom(fd, buf, buflen): blocks when the queue is empty."""
+
+    def __init__(self, machine: Machine, sock: PacketSock, cpu: CPU, buflen: int,
+                 work: float, name: str) -> None:
+        self.machine = machine
+        self.sock = sock
+        self.cpu = cpu
+        self.buflen = buflen
+        self.work = work
+        self.name = name
+        self.sleeps = 0
+        self.ctx = ExecContext(machine.env, cpu, PROCESS, SY, machine.profile, machine.calls,
+                               machine.tracer, task=self)
+        machine.env.process(self._run())
+
+    def _run(self) -> Generator[simpy.Event, Any, None]:
+        machine = self.machine
+        env = machine.env
+        cpu = self.cpu
+        sock = self.sock
+        ctx = self.ctx
+        costs = machine.costs
+        queue = sock.sk_receive_queue
+        lat = machine.latency
+        h_dma, h_ring, h_softirq = lat["nic_dma"], lat["rx_ring"], lat["softirq"]
+        h_queue, h_copy, h_total = lat["socket_queue"], lat["recvfrom"], lat["total"]
+        buflen = self.buflen
+        work = self.work
+        while True:
+            wait = cpu.acquire(self)
+            if wait is not None:
+                yield wait
+            ctx.t = env.now
+            ctx.bucket = SY
+            ctx.enter("sys_recvfrom")
+            ctx.charge("sys_recvfrom", costs.sys_recvfrom)
+            while True:
+                if queue:
+                    t_enq = queue[0].t_enq
+                    if t_enq <= ctx.t:
+                        break
+                    yield from ctx.sync()
+                    if t_enq > env.now:
+                        yield env.timeout(t_enq - env.now)
+                    ctx.t = env.now
+                    continue
+                wake = sock.prepare_to_wait_exclusive()
+                ctx.charge("schedule", costs.schedule)       # switch away
+                yield from ctx.sync()
+                cpu.release(self)
+                self.sleeps += 1
+                yield wake
+                wait = cpu.acquire(self)
+                if wait is not None:
+                    yield wait
+                ctx.t = env.now
+                ctx.charge("schedule", costs.schedule)       # and back
+            t_deq = ctx.t
+            skb = sock.packet_recvmsg(ctx, buflen)
+            ctx.exit("sys_recvfrom")
+            yield from ctx.sync()
+            sock.sock_rfree(skb)                              # skb_free_datagram -> sock_rfree
+            sock.delivered += 1
+            if machine.lifecycle is not None:
+                machine.lifecycle.copied(self, skb, t_deq, env.now)
+            if skb.pkt_type != PACKET_OUTGOING:   # the latency of received packets only
+                now = env.now
+                h_dma.add(skb.t_dma - skb.t_wire)
+                h_ring.add(skb.t_poll - skb.t_dma)
+                h_softirq.add(skb.t_enq - skb.t_poll)
+                h_queue.add(t_deq - skb.t_enq)
+                h_copy.add(now - t_deq)
+                h_total.add(now - skb.t_wire)
+            if work:
+                ctx.bucket = US
+                ctx.charge("user_work", work)
+                yield from ctx.sync()
+            cpu.release(self)
+
+
+class SenderApp:
+    """A program sending raw frames with sendto at a fixed rate (packet_snd path)."""
+
+    def __init__(self, machine: Machine, frames: Any, rate: float, count: int, cpu: CPU) -> None:
+        self.machine = machine
+        self.frames = frames
+        self.gap = 1.0 / rate if rate > 0 else 0.0
+        self.count = count
+        self.cpu = cpu
+        self.sent = 0
+        self.errors: dict[str, int] = {}
+        self.sock: PacketSock | None = None
+        machine.env.process(self._run())
+
+    def _run(self) -> Generator[simpy.Event, Any, None]:
+        machine = self.machine
+        env = machine.env
+        cpu = self.cpu
+        ctx = ExecContext(env, cpu, PROCESS, SY, machine.profile, machine.calls,
+                          machine.tracer, task=self)
+        wait = cpu.acquire(self)
+        if wait is not None:
+            yield wait
+        ctx.t = env.now
+        self.sock = syscalls.sys_socket(machine, ctx)
+        yield from ctx.sync()
+        cpu.release(self)
+        next_time = env.now
+        for i in range(self.count):
+            if next_time > env.now:
+                yield env.timeout(next_time - env.now)
+            wait = cpu.acquire(self)
+            if wait is not None:
+                yield wait
+            ctx.t = env.now
+            err = syscalls.sys_sendto(machine, ctx, self.sock, self.frames(i))
+            if err is None:
+                self.sent += 1
+            else:
+                self.errors[err] = self.errors.get(err, 0) + 1
+            yield from ctx.sync()
+            cpu.release(self)
+            next_time += self.gap
