@@ -85,7 +85,8 @@ class Machine:
     """Hardware + kernel + programs in one SimPy environment."""
 
     def __init__(self, model: Model, scenario: Scenario, tracer: Any = None,
-                 source: TrafficSource | None = None, lifecycle: Any = None) -> None:
+                 source: TrafficSource | None = None, lifecycle: Any = None,
+                 probes: list[Any] | None = None) -> None:
         if scenario.rx_ring is not None:
             model = model.with_overrides({"hardware.nic.rx_ring": scenario.rx_ring})
         self.model = model
@@ -142,6 +143,9 @@ class Machine:
                                           order[next(slot) % len(order)]))
         self.wall_seconds = 0.0
         self.events = 0
+        self.probes = list(probes or [])
+        for probe in self.probes:
+            probe.attach(self)
 
     def run(self, progress: Callable[[float], None] | None = None,
             chunk: float = 0.01) -> Result:

@@ -32,6 +32,7 @@ class CaptureApp:
                  cpus: list[CPU]) -> None:
         self.machine = machine
         self.index = index
+        self.name = f"capture{index}"
         self.program = program
         self.rcvbuf = rcvbuf
         self.promisc = promisc
@@ -105,6 +106,8 @@ class Reader:
             ctx.bucket = SY
             ctx.enter("sys_recvfrom")
             ctx.charge("sys_recvfrom", costs.sys_recvfrom)
+            ctx.mark("sockfd_lookup_light")
+            sock.packet_recvmsg_begin(ctx)
             while True:
                 if queue:
                     t_enq = queue[0].t_enq
@@ -127,7 +130,8 @@ class Reader:
                 ctx.t = env.now
                 ctx.charge("schedule", costs.schedule)       # and back
             t_deq = ctx.t
-            skb = sock.packet_recvmsg(ctx, buflen)
+            skb = sock.packet_recvmsg_finish(ctx, buflen)
+            ctx.mark("move_addr_to_user")
             ctx.exit("sys_recvfrom")
             yield from ctx.sync()
             sock.sock_rfree(skb)                              # skb_free_datagram -> sock_rfree
@@ -154,6 +158,7 @@ class SenderApp:
 
     def __init__(self, machine: Machine, frames: Any, rate: float, count: int, cpu: CPU) -> None:
         self.machine = machine
+        self.name = f"sender{len(machine.senders)}"
         self.frames = frames
         self.gap = 1.0 / rate if rate > 0 else 0.0
         self.count = count

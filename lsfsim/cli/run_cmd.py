@@ -127,6 +127,8 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(1, "--seed", help="Random seed."),
         no_drain: bool = typer.Option(False, "--no-drain", help="Stop at --duration instead of draining queues."),
         json_out: str = typer.Option(None, "--json", help="Write every counter and statistic to FILE."),
+        report: str = typer.Option(None, "--report", help="Write a self-contained HTML report (with plots) to DIR."),
+        proc: bool = typer.Option(False, "--proc", help="Print /proc/net/dev, softnet_stat, packet and PACKET_STATISTICS as at the end."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary on stdout."),
     ) -> None:
         """Simulate a scenario (default: the lecture's 100 MB nc transfer) and summarise it."""
@@ -141,7 +143,12 @@ def register(app: typer.Typer) -> None:
             sockets=sockets, readers=readers, reader_work=reader_work, no_napi=no_napi,
             seed=seed, no_drain=no_drain, promisc=promisc)
         loaded = load_model(model)
-        machine = Machine(loaded, scenario)
+        probes = []
+        if report:
+            from lsfsim.report.sampler import Sampler
+
+            probes.append(Sampler())
+        machine = Machine(loaded, scenario, probes=probes)
         progress = _LateProgress()
         try:
             result = machine.run(progress=progress)
@@ -151,3 +158,12 @@ def register(app: typer.Typer) -> None:
             result.write_json(json_out)
         if not quiet:
             print_summary(result)
+        if proc:
+            from lsfsim.report.procfs import render_all
+
+            typer.echo(render_all(result))
+        if report:
+            from lsfsim.report.html import write_report
+
+            path = write_report(report, result, probes[0])
+            typer.echo(f"report: {path}")

@@ -95,6 +95,7 @@ class PacketSock(Sock):
         costs = self.machine.costs
         ctx.enter("packet_rcv")
         ctx.charge("packet_rcv", costs.packet_rcv)
+        ctx.mark("skb_push")
         self.seen += 1
         if outgoing:
             self.seen_outgoing += 1
@@ -107,7 +108,9 @@ class PacketSock(Sock):
         if filt is not None:
             meta = self._meta(ctx, skb) if self._needs_meta else None
             res, ninsns = filt(skb.data, meta)
+            ctx.mark("local_bh_disable")
             ctx.charge("sk_run_filter", costs.sk_run_filter + ninsns * costs.sk_run_filter_per_insn)
+            ctx.mark("local_bh_enable")
             if res == 0:
                 self.filtered += 1
                 if self.machine.lifecycle is not None:
@@ -130,7 +133,10 @@ class PacketSock(Sock):
             skb = skb.clone()
         if snaplen < skb.len:
             skb.len = snaplen                     # pskb_trim: truesize unchanged
+        ctx.mark("eth_header_parse")
+        ctx.mark("_raw_spin_lock")
         ctx.charge("__skb_queue_tail", costs.skb_queue_tail)
+        ctx.mark("_raw_spin_unlock")
         self.skb_set_owner_r(skb)
         self.tp_packets += 1
         self.queued_total += 1
@@ -161,23 +167,38 @@ class PacketSock(Sock):
                        random_seed=self.machine.seed)
 
     # --- recvfrom -----------------------------------------------------------
-    def packet_recvmsg(self, ctx: ExecContext, buflen: int) -> SkBuff | None:
-        """Dequeue (skb_recv_datagram) and copy; rmem is released by the caller after the copy."""
-        costs = self.machine.costs
+    def packet_recvmsg_begin(self, ctx: ExecContext) -> None:
+        """sock_recvmsg -> packet_recvmsg -> skb_recv_datagram, up to the dequeue.
+
+        The caller (the reader thread) sleeps here while the queue is empty.
+        """
+        ctx.enter("sock_recvmsg")
         ctx.enter("packet_recvmsg")
-        ctx.charge("packet_recvmsg", costs.packet_recvmsg)
-        queue = self.sk_receive_queue
-        if not queue:
-            ctx.exit("packet_recvmsg")
-            return None
-        skb = queue.popleft()
+        ctx.enter("skb_recv_datagram")
+        ctx.charge("packet_recvmsg", self.machine.costs.packet_recvmsg)
+
+    def packet_recvmsg_finish(self, ctx: ExecContext, buflen: int) -> SkBuff:
+        """Dequeue, skb_copy_datagram_iovec (MSG_TRUNC if buflen is short), skb_free_datagram.
+
+        The receive-buffer charge is released (sock_rfree) by the caller once the
+        copy's time has passed: rmem is freed only after the copy to user space.
+        """
+        costs = self.machine.costs
+        skb = self.sk_receive_queue.popleft()
+        ctx.mark("_raw_spin_lock_irqsave")
+        ctx.exit("skb_recv_datagram")
         copied = skb.len if skb.len <= buflen else buflen
         if copied < skb.len:
             self.truncated += 1
         ctx.charge("skb_copy_datagram_iovec",
                    costs.skb_copy_datagram_iovec + copied * costs.skb_copy_datagram_iovec_per_byte)
+        ctx.mark("sock_recv_ts_and_drops")
+        ctx.enter("skb_free_datagram")
         ctx.charge("skb_free_datagram", costs.skb_free_datagram)
+        ctx.mark("sock_rfree")
+        ctx.exit("skb_free_datagram")
         ctx.exit("packet_recvmsg")
+        ctx.exit("sock_recvmsg")
         self.delivered_bytes += copied
         return skb
 

@@ -136,6 +136,15 @@ class ExecContext:
         if self.tracer is not None:
             self.tracer.exit(self, fn)
 
+    def mark(self, fn: str) -> None:
+        """A callee the cost model folds into its caller (skb_push, spin locks...).
+
+        Free when not tracing; the tracer shows it as a call whose duration is
+        carved out of the caller's self time.
+        """
+        if self.tracer is not None:
+            self.tracer.mark(self, fn)
+
     def sync(self) -> Generator[simpy.Event, Any, None]:
         """Let simulated time reach ``t``; then fire the step's wake-ups."""
         env = self.env

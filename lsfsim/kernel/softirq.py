@@ -148,6 +148,7 @@ class Ksoftirqd:
         self.machine = machine
         self.env = machine.env
         self.cpu = cpu
+        self.name = f"ksoftirqd/{cpu.index}"
         self.ctx = ExecContext(self.env, cpu, PROCESS, SI, machine.profile, machine.calls,
                                machine.tracer, task=self)
         self._wake: simpy.Event | None = None
