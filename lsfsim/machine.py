@@ -9,6 +9,7 @@ returns a ``Result``.
 from __future__ import annotations
 
 import itertools
+from collections import defaultdict
 import math
 import random
 import time
@@ -23,11 +24,11 @@ from lsfsim.drivers.pcnet32 import Pcnet32
 from lsfsim.drivers.wire import Wire
 from lsfsim.kernel.af_packet import PacketSock
 from lsfsim.kernel.costs import Costs
-from lsfsim.kernel.cpu import CPU
+from lsfsim.kernel.cpu import CPU, Plan
 from lsfsim.kernel.dev import ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, NapiStruct, NetCore, SoftnetData
 from lsfsim.kernel.ip import IpStack
 from lsfsim.kernel.skbuff import TruesizeRules
-from lsfsim.kernel.softirq import InterruptRunner, Ksoftirqd
+from lsfsim.kernel.softirq import InterruptRunner, Ksoftirqd, SoftirqPlans
 from lsfsim.result import Result, collect
 from lsfsim.scenario import Scenario
 from lsfsim.stats import Histogram
@@ -107,9 +108,11 @@ class Machine:
         self.env = simpy.Environment()
         self.tracer = tracer
         self.lifecycle = lifecycle
-        self.profile: dict[str, float] = {}
-        self.calls: dict[str, int] = {}
+        self.profile: defaultdict[str, float] = defaultdict(float)
+        self.calls: defaultdict[str, int] = defaultdict(int)
         self.latency = {stage: Histogram() for stage in LATENCY_STAGES}
+        self.plans: list[Plan] = []
+        self.softirq_plans = SoftirqPlans(self)
         self.sockets: list[PacketSock] = []
         self.net = NetCore(self)
         hw = model.hardware
@@ -147,9 +150,23 @@ class Machine:
         for probe in self.probes:
             probe.attach(self)
 
+    def plan(self, *steps: tuple[int, str, float]) -> Plan:
+        """A fixed run of kernel calls, registered so its profile is folded at the end."""
+        plan = Plan(*steps)
+        self.plans.append(plan)
+        return plan
+
+    def fold_profile(self) -> None:
+        for plan in self.plans:
+            plan.fold(self.profile, self.calls)
+
     def run(self, progress: Callable[[float], None] | None = None,
-            chunk: float = 0.01) -> Result:
-        """Run to the end (drained, or max_sim_seconds) and return the result."""
+            report_every: int = 20000) -> Result:
+        """Run to the end (drained, or max_sim_seconds) and return the result.
+
+        ``progress`` is called every ``report_every`` events with the fraction of
+        the offered frames sent so far (0 when the total is unknown).
+        """
         env = self.env
         limit = self.scenario.max_sim_seconds
         started = time.perf_counter()
@@ -158,17 +175,20 @@ class Machine:
             env.run()
         else:
             total = getattr(self.source, "total_frames", None)
-            while env.peek() != math.inf:
-                until = env.now + chunk
-                if limit is not None:
-                    until = min(until, limit)
-                env.run(until=until)
+            step, peek = env.step, env.peek
+            horizon = math.inf if limit is None else limit
+            while peek() <= horizon and peek() != math.inf:
+                for _ in range(report_every):
+                    if peek() > horizon or peek() == math.inf:
+                        break
+                    step()
                 if progress is not None:
                     progress(self.wire.offered / total if total else 0.0)
-                if limit is not None and env.now >= limit:
-                    break
+            if limit is not None and env.now < limit:
+                env.run(until=limit)
         self.wall_seconds = time.perf_counter() - started
         self.events = _event_counter(env) - eid0
+        self.fold_profile()
         result = collect(self)
         self.check_invariants(result)
         return result

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 _SUB = 32
 
 
 class Histogram:
     """Latency samples in seconds; percentiles, mean, min and max."""
 
-    __slots__ = ("counts", "n", "total", "min", "max")
+    __slots__ = ("counts", "n", "total", "min", "max", "pending")
+
+    FOLD_AT = 4096
 
     def __init__(self) -> None:
         self.counts: dict[int, int] = {}
@@ -23,20 +27,29 @@ class Histogram:
         self.total = 0.0
         self.min = math.inf
         self.max = 0.0
+        self.pending: list[float] = []   # hot paths append here; folded in batches
 
     def add(self, x: float) -> None:
-        if x <= 0.0:
-            x = 1e-12
-        m, e = math.frexp(x)
-        key = e * _SUB + int((m - 0.5) * 2 * _SUB)
+        self.pending.append(x)
+        if len(self.pending) >= self.FOLD_AT:
+            self.fold()
+
+    def fold(self) -> None:
+        """Move pending samples into the buckets (keeps memory bounded)."""
+        pending = self.pending
+        if not pending:
+            return
+        values = np.maximum(np.asarray(pending, dtype=np.float64), 1e-12)
+        mantissa, exponent = np.frexp(values)
+        keys = exponent * _SUB + ((mantissa - 0.5) * (2 * _SUB)).astype(np.int64)
         counts = self.counts
-        counts[key] = counts.get(key, 0) + 1
-        self.n += 1
-        self.total += x
-        if x < self.min:
-            self.min = x
-        if x > self.max:
-            self.max = x
+        for key, n in zip(*np.unique(keys, return_counts=True), strict=True):
+            counts[int(key)] = counts.get(int(key), 0) + int(n)
+        self.n += len(pending)
+        self.total += float(values.sum())
+        self.min = min(self.min, float(values.min()))
+        self.max = max(self.max, float(values.max()))
+        pending.clear()
 
     @staticmethod
     def _bucket_mid(key: int) -> float:
@@ -47,6 +60,7 @@ class Histogram:
 
     def percentile(self, p: float) -> float:
         """The p-th percentile (0..100); 0.0 when empty."""
+        self.fold()
         if not self.n:
             return 0.0
         rank = max(1, math.ceil(self.n * p / 100.0))
@@ -59,9 +73,11 @@ class Histogram:
 
     @property
     def mean(self) -> float:
+        self.fold()
         return self.total / self.n if self.n else 0.0
 
     def summary(self) -> dict[str, float]:
+        self.fold()
         return {
             "count": self.n,
             "mean": self.mean,

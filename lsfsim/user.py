@@ -17,7 +17,7 @@ import simpy
 from lsfsim.bpf import Program
 from lsfsim.kernel import syscalls
 from lsfsim.kernel.af_packet import PacketSock
-from lsfsim.kernel.cpu import CPU, PROCESS, SY, US, ExecContext
+from lsfsim.kernel.cpu import CPU, PROCESS, SY, US, ExecContext, charge
 from lsfsim.kernel.skbuff import PACKET_OUTGOING
 
 if TYPE_CHECKING:
@@ -91,11 +91,16 @@ class Reader:
         cpu = self.cpu
         sock = self.sock
         ctx = self.ctx
-        costs = machine.costs
+        c = machine.costs
+        plan = machine.plan
+        plan_schedule = plan(charge("schedule", c.schedule))
         queue = sock.sk_receive_queue
         lat = machine.latency
-        h_dma, h_ring, h_softirq = lat["nic_dma"], lat["rx_ring"], lat["softirq"]
-        h_queue, h_copy, h_total = lat["socket_queue"], lat["recvfrom"], lat["total"]
+        hists = [lat[stage] for stage in ("nic_dma", "rx_ring", "softirq", "socket_queue",
+                                          "recvfrom", "total")]
+        h_dma, h_ring, h_softirq, h_queue, h_copy, h_total = (h.pending.append for h in hists)
+        total_pending = lat["total"].pending
+        fold_at = lat["total"].FOLD_AT
         buflen = self.buflen
         work = self.work
         while True:
@@ -104,10 +109,7 @@ class Reader:
                 yield wait
             ctx.t = env.now
             ctx.bucket = SY
-            ctx.enter("sys_recvfrom")
-            ctx.charge("sys_recvfrom", costs.sys_recvfrom)
-            ctx.mark("sockfd_lookup_light")
-            sock.packet_recvmsg_begin(ctx)
+            ctx.run(sock.plan_recvfrom)    # sys_recvfrom -> ... -> skb_recv_datagram
             while True:
                 if queue:
                     t_enq = queue[0].t_enq
@@ -119,20 +121,20 @@ class Reader:
                     ctx.t = env.now
                     continue
                 wake = sock.prepare_to_wait_exclusive()
-                ctx.charge("schedule", costs.schedule)       # switch away
-                yield from ctx.sync()
+                # Switch away.  Its time is not waited for here: if the wake-up comes
+                # before the switch is over, the thread goes on from the switch's end.
+                ctx.run(plan_schedule)
                 cpu.release(self)
                 self.sleeps += 1
                 yield wake
                 wait = cpu.acquire(self)
                 if wait is not None:
                     yield wait
-                ctx.t = env.now
-                ctx.charge("schedule", costs.schedule)       # and back
+                if ctx.t < env.now:
+                    ctx.t = env.now
+                ctx.run(plan_schedule)                       # and back
             t_deq = ctx.t
-            skb = sock.packet_recvmsg_finish(ctx, buflen)
-            ctx.mark("move_addr_to_user")
-            ctx.exit("sys_recvfrom")
+            skb = sock.packet_recvmsg(ctx, buflen)
             yield from ctx.sync()
             sock.sock_rfree(skb)                              # skb_free_datagram -> sock_rfree
             sock.delivered += 1
@@ -140,12 +142,15 @@ class Reader:
                 machine.lifecycle.copied(self, skb, t_deq, env.now)
             if skb.pkt_type != PACKET_OUTGOING:   # the latency of received packets only
                 now = env.now
-                h_dma.add(skb.t_dma - skb.t_wire)
-                h_ring.add(skb.t_poll - skb.t_dma)
-                h_softirq.add(skb.t_enq - skb.t_poll)
-                h_queue.add(t_deq - skb.t_enq)
-                h_copy.add(now - t_deq)
-                h_total.add(now - skb.t_wire)
+                h_dma(skb.t_dma - skb.t_wire)
+                h_ring(skb.t_poll - skb.t_dma)
+                h_softirq(skb.t_enq - skb.t_poll)
+                h_queue(t_deq - skb.t_enq)
+                h_copy(now - t_deq)
+                h_total(now - skb.t_wire)
+                if len(total_pending) >= fold_at:
+                    for h in hists:
+                        h.fold()
             if work:
                 ctx.bucket = US
                 ctx.charge("user_work", work)

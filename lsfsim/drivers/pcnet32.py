@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from lsfsim.drivers.wire import Wire, WireFrame
-from lsfsim.kernel.cpu import CPU, ExecContext
+from lsfsim.kernel.cpu import CPU, ExecContext, charge, enter, exit_, mark, self_time, variable
 from lsfsim.kernel.dev import NET_XMIT_DROP, NET_XMIT_SUCCESS, NapiStruct
 from lsfsim.kernel.skbuff import (
     PACKET_BROADCAST,
@@ -122,8 +122,53 @@ class Pcnet32:
         self.tx_errors = 0
         self.tx_dropped = 0
         self.collisions = 0
+        self._build_plans(machine)
         wire.on_unblock = self._on_wire_unblock
         self._arm(0.0)
+
+    def _build_plans(self, machine: Machine) -> None:
+        """The driver's fixed call sequences, in the lecture trace's order."""
+        c = machine.costs
+        plan = machine.plan
+        read_csr = charge("pcnet32_wio_read_csr", c.pcnet32_wio_read_csr)
+        write_csr = charge("pcnet32_wio_write_csr", c.pcnet32_wio_write_csr)
+        self.plan_isr_ack = plan(enter("pcnet32_interrupt"),
+                                 charge("pcnet32_interrupt", c.pcnet32_interrupt),
+                                 mark("_raw_spin_lock"), read_csr, write_csr)
+        # CSR3 |= 0x5f00 (mask), __napi_schedule, unlock
+        self.plan_isr_napi = plan(read_csr, write_csr,
+                                  charge("__napi_schedule", c.napi_schedule),
+                                  mark("_raw_spin_unlock"), exit_("pcnet32_interrupt"))
+        self.plan_isr_inea = plan(write_csr, exit_("pcnet32_interrupt"))   # pre-NAPI: INEA = 1
+        self.plan_poll_enter = plan(enter("pcnet32_poll"), charge("pcnet32_poll", c.pcnet32_poll))
+        # pcnet32_rx and pcnet32_rx_entry are inlined into their caller (as in the
+        # lecture's trace): their cost is pcnet32_poll's self time, or
+        # pcnet32_interrupt's for the pre-NAPI driver that receives in the handler.
+        owner = "pcnet32_poll" if self.use_napi else "pcnet32_interrupt"
+        alloc = (self_time(owner, c.pcnet32_rx_entry), enter("dev_alloc_skb"),
+                 charge("dev_alloc_skb", c.dev_alloc_skb), exit_("dev_alloc_skb"))
+        eth = (enter("eth_type_trans"), charge("eth_type_trans", c.eth_type_trans),
+               mark("skb_pull"), exit_("eth_type_trans"))
+        put_inplace = (charge("skb_put", c.skb_put), *eth)
+        put_copy = (charge("skb_put", c.skb_put), variable("memcpy", c.memcpy),
+                    mark("nommu_sync_single_for_device"), *eth)
+        self.plan_rx_inplace = plan(*alloc, *put_inplace)
+        self.plan_rx_copy = plan(*alloc, *put_copy)
+        # the same split at the allocation, for models where it can fail
+        self.plan_rx_alloc = plan(*alloc)
+        self.plan_put_inplace = plan(*put_inplace)
+        self.plan_put_copy = plan(*put_copy)
+        self.plan_rx_error = plan(self_time(owner, c.pcnet32_rx_entry))
+        self.plan_tx_reclaim = plan(charge("pcnet32_tx", c.pcnet32_tx),
+                                    charge("dev_kfree_skb_any", c.dev_kfree_skb_any))
+        tx_lock = (mark("_raw_spin_lock_irqsave"), mark("_raw_spin_unlock_irqrestore"))
+        self.plan_poll_busy = plan(*tx_lock, exit_("pcnet32_poll"))
+        self.plan_poll_done = plan(*tx_lock, mark("_raw_spin_lock_irqsave"),
+                                   mark("__napi_complete"), read_csr, write_csr, write_csr,
+                                   mark("_raw_spin_unlock_irqrestore"), exit_("pcnet32_poll"))
+        self.plan_start_xmit = plan(enter("pcnet32_start_xmit"),
+                                    charge("pcnet32_start_xmit", c.pcnet32_start_xmit),
+                                    write_csr, exit_("pcnet32_start_xmit"))
 
     # --- chip: receive --------------------------------------------------------
     @property
@@ -220,16 +265,15 @@ class Pcnet32:
         self._arm(self.env.now)
 
     # --- driver: interrupt handler --------------------------------------------
-    def interrupt(self, ctx: ExecContext) -> Generator[simpy.Event, Any, None]:
-        """pcnet32_interrupt: acknowledge CSR0 (INEA cleared), mask, schedule NAPI."""
-        costs = self.costs
+    def interrupt(self, ctx: ExecContext) -> Generator[simpy.Event, Any, None] | None:
+        """pcnet32_interrupt: acknowledge CSR0 (INEA cleared), mask, schedule NAPI.
+
+        Returns None when done (NAPI), or, for the pre-NAPI driver that receives
+        inside the handler, a generator of its per-packet steps.
+        """
         self.irq_raised = False
-        ctx.enter("pcnet32_interrupt")
-        ctx.charge("pcnet32_interrupt", costs.pcnet32_interrupt)
-        ctx.mark("_raw_spin_lock")
+        ctx.run(self.plan_isr_ack)        # read CSR0, write it back: ack, INEA = 0
         self.advance(ctx.t)
-        ctx.charge("pcnet32_wio_read_csr", costs.pcnet32_wio_read_csr)     # read CSR0
-        ctx.charge("pcnet32_wio_write_csr", costs.pcnet32_wio_write_csr)   # ack, INEA = 0
         self.inea = False
         if self.miss:
             self.rx_errors += 1           # once per pass, not per missed frame
@@ -237,14 +281,15 @@ class Pcnet32:
         self.rint = False
         self.tint = False
         if self.use_napi:
-            ctx.charge("pcnet32_wio_read_csr", costs.pcnet32_wio_read_csr)   # CSR3
-            ctx.charge("pcnet32_wio_write_csr", costs.pcnet32_wio_write_csr) # mask 0x5f00
-            if not self.napi.scheduled:
-                self.machine.net.napi_schedule(ctx, self.napi)
-            ctx.mark("_raw_spin_unlock")
-            ctx.exit("pcnet32_interrupt")
-            return
-        # pre-NAPI: receive in the handler and queue on the backlog with netif_rx
+            ctx.run(self.plan_isr_napi)
+            # NAPI cannot be scheduled here: the IRQ stays off (INEA = 0) until the poll
+            # completes, so napi_schedule_prep always succeeds.
+            self.machine.net.napi_schedule(ctx, self.napi, charged=True)
+            return None
+        return self._interrupt_rx(ctx)
+
+    def _interrupt_rx(self, ctx: ExecContext) -> Generator[simpy.Event, Any, None]:
+        """Pre-NAPI: receive in the handler and queue on the backlog with netif_rx."""
         for _ in range(2):                # max_interrupt_work
             yield from self._rx(ctx, self.rx_ring_size, napi=False)
             self.pcnet32_tx(ctx)
@@ -252,33 +297,24 @@ class Pcnet32:
             if not self.rint:
                 break
             self.rint = False
-        ctx.charge("pcnet32_wio_write_csr", costs.pcnet32_wio_write_csr)   # INEA = 1
+        ctx.run(self.plan_isr_inea)
         self.inea = True
-        ctx.exit("pcnet32_interrupt")
         self._arm(ctx.t)
 
     # --- driver: NAPI poll ------------------------------------------------------
     def pcnet32_poll(self, ctx: ExecContext, budget: int) -> Generator[simpy.Event, Any, int]:
         """The NAPI poll: RX up to budget, TX reclaim, complete and unmask if not busy."""
-        costs = self.costs
         self.napi.polls += 1
-        ctx.enter("pcnet32_poll")
-        ctx.charge("pcnet32_poll", costs.pcnet32_poll)
+        ctx.run(self.plan_poll_enter)
         work = yield from self._rx(ctx, budget, napi=True)
-        ctx.mark("_raw_spin_lock_irqsave")
-        self.pcnet32_tx(ctx)
-        ctx.mark("_raw_spin_unlock_irqrestore")
+        self.pcnet32_tx(ctx)              # under lp->lock
         if work < budget:
-            ctx.mark("_raw_spin_lock_irqsave")
-            ctx.mark("__napi_complete")
             self.machine.net.napi_complete(ctx, self.napi)
-            ctx.charge("pcnet32_wio_read_csr", costs.pcnet32_wio_read_csr)
-            ctx.charge("pcnet32_wio_write_csr", costs.pcnet32_wio_write_csr)  # CSR3 unmask
-            ctx.charge("pcnet32_wio_write_csr", costs.pcnet32_wio_write_csr)  # CSR0 = INEA
-            ctx.mark("_raw_spin_unlock_irqrestore")
+            ctx.run(self.plan_poll_done)  # __napi_complete, CSR3 unmask, CSR0 = INEA
             self.inea = True
             self._arm(ctx.t)
-        ctx.exit("pcnet32_poll")
+        else:
+            ctx.run(self.plan_poll_busy)
         return work
 
     def _rx(self, ctx: ExecContext, budget: int, napi: bool) -> Generator[simpy.Event, Any, int]:
@@ -289,57 +325,64 @@ class Pcnet32:
         runner = ctx.cpu.runner
         work = 0
         while work < budget:
-            self.advance(ctx.t)
+            nxt = self._next
+            if nxt is None or nxt.t_dma <= ctx.t:
+                self.advance(ctx.t)
             i = self.cur_rx & mask
             if own[i]:
                 break
             self.pcnet32_rx_entry(ctx, frames[i], napi)
             work += 1
-            self.advance(ctx.t)           # frames arriving before the slot is returned
+            nxt = self._next
+            if nxt is None or nxt.t_dma <= ctx.t:
+                self.advance(ctx.t)       # frames arriving before the slot is returned
             own[i] = True                 # status = 0x8000: back to the chip
             frames[i] = None
             self.cur_rx += 1
-            yield from ctx.sync()
-            if napi:
-                yield from runner.preempt_point(ctx)
+            if own[self.cur_rx & mask] and work < budget:
+                break                     # ring empty: the caller's next step continues
+            if ctx.task is None:          # on the interrupt runner: one step per packet
+                step = ctx.step_event()
+                if step is not None:
+                    yield step
+                if napi and runner.pending:
+                    yield from runner.preempt_point(ctx)
+            else:                         # in ksoftirqd: a preemptible burst
+                yield from ctx.sync()
         return work
 
     def pcnet32_rx_entry(self, ctx: ExecContext, frame: WireFrame, napi: bool = True) -> None:
         """One descriptor: length checks, copybreak or in-place, eth_type_trans, deliver."""
-        costs = self.costs
         machine = self.machine
-        # pcnet32_rx and pcnet32_rx_entry are inlined into pcnet32_poll (as in the
-        # lecture's trace), so their cost is the poll's self time.
-        ctx.charge("pcnet32_poll", costs.pcnet32_rx_entry)
         data = frame.data
         pkt_len = len(data)
         if pkt_len < 60:
             data = data + bytes(60 - pkt_len)      # the sender's padding, as received
             pkt_len = 60
         if pkt_len + 4 > PKT_BUF_SIZE:
+            ctx.run(self.plan_rx_error)
             self.rx_errors += 1
             self.rx_length_errors += 1
+            if machine.lifecycle is not None:
+                machine.lifecycle.nic_dropped(frame, "rx_length_errors")
             return
-        if pkt_len > self.rx_copybreak:
-            ctx.enter("dev_alloc_skb")
-            ctx.charge("dev_alloc_skb", costs.dev_alloc_skb)
-            ctx.exit("dev_alloc_skb")
-            if self.alloc_fail_rate and machine.rng.random() < self.alloc_fail_rate:
-                self.rx_dropped += 1              # "Memory squeeze": buffer stays in the ring
+        in_place = pkt_len > self.rx_copybreak   # else copied into a fresh small skb
+        copy_time = 0.0 if in_place else pkt_len * self.costs.memcpy_per_byte
+        if self.alloc_fail_rate:
+            ctx.run(self.plan_rx_alloc)
+            if machine.rng.random() < self.alloc_fail_rate:
+                self.rx_dropped += 1               # "Memory squeeze": the buffer stays
+                if machine.lifecycle is not None:
+                    machine.lifecycle.nic_dropped(frame, "rx_dropped")
                 return
-            skb = SkBuff(data, self.ring_truesize, frame.index)
-            ctx.charge("skb_put", costs.skb_put)
+            ctx.run(self.plan_put_inplace if in_place else self.plan_put_copy, copy_time)
         else:
-            ctx.enter("dev_alloc_skb")
-            ctx.charge("dev_alloc_skb", costs.dev_alloc_skb)
-            ctx.exit("dev_alloc_skb")
-            if self.alloc_fail_rate and machine.rng.random() < self.alloc_fail_rate:
-                self.rx_dropped += 1
-                return
-            skb = SkBuff(data, machine.truesize.dev_alloc_skb(pkt_len + NET_IP_ALIGN), frame.index)
-            ctx.charge("skb_put", costs.skb_put)
-            ctx.charge("memcpy", costs.memcpy + pkt_len * costs.memcpy_per_byte)
-            ctx.mark("nommu_sync_single_for_device")
+            ctx.run(self.plan_rx_inplace if in_place else self.plan_rx_copy, copy_time)
+        if in_place:                               # the ring's own skb goes up
+            skb = SkBuff(data, self.ring_truesize, frame.index)
+        else:
+            skb = SkBuff(data, machine.truesize.dev_alloc_skb(pkt_len + NET_IP_ALIGN),
+                         frame.index)
         skb.t_wire = frame.t_start
         skb.t_dma = frame.t_dma
         skb.t_irq = self.last_irq
@@ -348,18 +391,18 @@ class Pcnet32:
         lifecycle = machine.lifecycle
         if lifecycle is not None:
             lifecycle.polled(ctx, skb)
-        self.eth_type_trans(ctx, skb)
+        self.eth_type_trans(skb)
         if napi:
             machine.net.netif_receive_skb(ctx, skb)
         else:
             machine.net.netif_rx(ctx, skb)
         self.rx_packets += 1
 
-    def eth_type_trans(self, ctx: ExecContext, skb: SkBuff) -> None:
-        """Set pkt_type from the destination MAC and protocol from the ethertype."""
-        ctx.enter("eth_type_trans")
-        ctx.charge("eth_type_trans", self.costs.eth_type_trans)
-        ctx.mark("skb_pull")
+    def eth_type_trans(self, skb: SkBuff) -> None:
+        """Set pkt_type from the destination MAC and protocol from the ethertype.
+
+        Its cost is charged in the receive plans above (it always follows skb_put).
+        """
         data = skb.data
         if data[0] & 1:
             if data[:6] == BROADCAST:
@@ -373,7 +416,6 @@ class Pcnet32:
             skb.pkt_type = PACKET_HOST
         ethertype = (data[12] << 8) | data[13]
         skb.protocol = ethertype if ethertype >= 1536 else 0x0004
-        ctx.exit("eth_type_trans")
 
     # --- transmit -------------------------------------------------------------
     def qdisc_enqueue(self, ctx: ExecContext, skb: SkBuff) -> int:
@@ -394,11 +436,7 @@ class Pcnet32:
 
     def pcnet32_start_xmit(self, ctx: ExecContext, skb: SkBuff) -> None:
         """Fill a TX descriptor (OWN|STP|ENP) and kick the chip with TDMD."""
-        costs = self.costs
-        ctx.enter("pcnet32_start_xmit")
-        ctx.charge("pcnet32_start_xmit", costs.pcnet32_start_xmit)
-        ctx.charge("pcnet32_wio_write_csr", costs.pcnet32_wio_write_csr)   # INEA | TDMD
-        ctx.exit("pcnet32_start_xmit")
+        ctx.run(self.plan_start_xmit)             # ... write CSR0 = INEA | TDMD
         length = len(skb.data)
         self.tx_bytes += length
         start = ctx.t if ctx.t > self.tx_wire_free else self.tx_wire_free
@@ -410,12 +448,10 @@ class Pcnet32:
 
     def pcnet32_tx(self, ctx: ExecContext) -> None:
         """Reclaim transmitted descriptors; restart the queue from the qdisc."""
-        costs = self.costs
         inflight = self.tx_inflight
         while inflight and inflight[0][0] <= ctx.t:
             _t_end, skb = inflight.popleft()
-            ctx.charge("pcnet32_tx", costs.pcnet32_tx)
-            ctx.charge("dev_kfree_skb_any", costs.dev_kfree_skb_any)
+            ctx.run(self.plan_tx_reclaim)
             self.tx_packets += 1
             owner = skb.sk
             if owner is not None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lsfsim.bpf import FilterError, Program, SkbMeta
-from lsfsim.kernel.cpu import ExecContext
+from lsfsim.kernel.cpu import ExecContext, charge, enter, exit_, mark, variable
 from lsfsim.kernel.skbuff import PACKET_LOOPBACK, SkBuff
 from lsfsim.kernel.sock import Sock
 
@@ -59,6 +59,49 @@ class PacketSock(Sock):
         kver = machine.kver
         self._relaxed_rcvbuf = kver >= (3, 2)
         self._tp_drops_assign = kver < (3, 1)
+        self._per_insn = machine.costs.sk_run_filter_per_insn
+        self._copy_per_byte = machine.costs.skb_copy_datagram_iovec_per_byte
+        self._build_plans(machine)
+
+    def _build_plans(self, machine: Machine) -> None:
+        """packet_rcv's and packet_recvmsg's fixed call sequences (lecture trace order)."""
+        c = machine.costs
+        plan = machine.plan
+        head = (enter("packet_rcv"), charge("packet_rcv", c.packet_rcv), mark("skb_push"),
+                mark("local_bh_disable"))
+        self.plan_rcv_filter = plan(*head, variable("sk_run_filter", c.sk_run_filter),
+                                    mark("local_bh_enable"))
+        self.plan_rcv_nofilter = plan(*head, mark("local_bh_enable"))
+        # drop_n_restore / drop_n_acct: consume_skb drops our reference (a whole free when
+        # the skb was not shared)
+        self.plan_drop_shared = plan(charge("consume_skb", c.kfree_skb), exit_("packet_rcv"))
+        self.plan_drop_owned = plan(charge("consume_skb", c.consume_skb), exit_("packet_rcv"))
+        self.plan_loopback = plan(*head, mark("local_bh_enable"), charge("consume_skb", c.kfree_skb),
+                                  exit_("packet_rcv"))
+        clone = (enter("skb_clone"), charge("skb_clone", c.skb_clone), exit_("skb_clone"),
+                 charge("kfree_skb", c.kfree_skb))
+        queue = (mark("eth_header_parse"), mark("_raw_spin_lock"),
+                 charge("__skb_queue_tail", c.skb_queue_tail), mark("_raw_spin_unlock"))
+        # [shared][wakes a sleeper]
+        self.plan_accept = [
+            [plan(*(clone if shared else ()), *queue, *self.readable_steps(c, wake),
+                  exit_("packet_rcv")) for wake in (False, True)]
+            for shared in (False, True)
+        ]
+        # sys_recvfrom -> sock_recvmsg -> packet_recvmsg -> skb_recv_datagram (may sleep)
+        self.plan_recvfrom = plan(enter("sys_recvfrom"), charge("sys_recvfrom", c.sys_recvfrom),
+                                  mark("sockfd_lookup_light"), enter("sock_recvmsg"),
+                                  enter("packet_recvmsg"),
+                                  charge("packet_recvmsg", c.packet_recvmsg),
+                                  enter("skb_recv_datagram"))
+        # ... dequeued: copy (variable: bytes), free, return to user space
+        self.plan_recvfrom_done = plan(
+            mark("_raw_spin_lock_irqsave"), exit_("skb_recv_datagram"),
+            variable("skb_copy_datagram_iovec", c.skb_copy_datagram_iovec),
+            mark("sock_recv_ts_and_drops"), enter("skb_free_datagram"),
+            charge("skb_free_datagram", c.skb_free_datagram), mark("sock_rfree"),
+            exit_("skb_free_datagram"), exit_("packet_recvmsg"), exit_("sock_recvmsg"),
+            mark("move_addr_to_user"), exit_("sys_recvfrom"))
 
     # --- control path -------------------------------------------------------
     def sk_attach_filter(self, ctx: ExecContext, program: Program) -> str | None:
@@ -92,51 +135,38 @@ class PacketSock(Sock):
     def packet_rcv(self, ctx: ExecContext, skb: SkBuff, shared: bool,
                    outgoing: bool = False) -> None:
         """The ETH_P_ALL tap: filter, rcvbuf check, clone, trim, queue, wake."""
-        costs = self.machine.costs
-        ctx.enter("packet_rcv")
-        ctx.charge("packet_rcv", costs.packet_rcv)
-        ctx.mark("skb_push")
         self.seen += 1
         if outgoing:
             self.seen_outgoing += 1
         if skb.pkt_type == PACKET_LOOPBACK:
-            ctx.charge("consume_skb", costs.kfree_skb)
-            ctx.exit("packet_rcv")
+            ctx.run(self.plan_loopback)
             return
         snaplen = skb.len
         filt = self._filter
         if filt is not None:
-            meta = self._meta(ctx, skb) if self._needs_meta else None
-            res, ninsns = filt(skb.data, meta)
-            ctx.mark("local_bh_disable")
-            ctx.charge("sk_run_filter", costs.sk_run_filter + ninsns * costs.sk_run_filter_per_insn)
-            ctx.mark("local_bh_enable")
-            if res == 0:
+            res, ninsns = filt(skb.data, self._meta(ctx, skb) if self._needs_meta else None)
+            ctx.run(self.plan_rcv_filter, ninsns * self._per_insn)
+            if res == 0:                          # drop_n_restore: silent
                 self.filtered += 1
                 if self.machine.lifecycle is not None:
                     self.machine.lifecycle.verdict(ctx, self, skb, "filtered", 0)
-                ctx.charge("consume_skb", costs.kfree_skb if shared else costs.consume_skb)
-                ctx.exit("packet_rcv")
+                ctx.run(self.plan_drop_shared if shared else self.plan_drop_owned)
                 return
             if res < snaplen:
                 snaplen = res
+        else:
+            ctx.run(self.plan_rcv_nofilter)
         rmem = self.sk_rmem_alloc
         if (rmem >= self.sk_rcvbuf if self._relaxed_rcvbuf
                 else rmem + skb.truesize >= self.sk_rcvbuf):
             self._drop_n_acct(ctx, skb, shared)
             return
+        # skb_clone when shared (then kfree_skb of our reference), queue, sock_def_readable
+        ctx.run(self.plan_accept[shared][bool(self._sleepers)])
         if shared:
-            ctx.enter("skb_clone")
-            ctx.charge("skb_clone", costs.skb_clone)
-            ctx.exit("skb_clone")
-            ctx.charge("kfree_skb", costs.kfree_skb)
             skb = skb.clone()
         if snaplen < skb.len:
             skb.len = snaplen                     # pskb_trim: truesize unchanged
-        ctx.mark("eth_header_parse")
-        ctx.mark("_raw_spin_lock")
-        ctx.charge("__skb_queue_tail", costs.skb_queue_tail)
-        ctx.mark("_raw_spin_unlock")
         self.skb_set_owner_r(skb)
         self.tp_packets += 1
         self.queued_total += 1
@@ -145,10 +175,8 @@ class PacketSock(Sock):
         if self.machine.lifecycle is not None:
             self.machine.lifecycle.verdict(ctx, self, skb, "queued", snaplen)
         self.sock_def_readable(ctx)
-        ctx.exit("packet_rcv")
 
     def _drop_n_acct(self, ctx: ExecContext, skb: SkBuff, shared: bool) -> None:
-        costs = self.machine.costs
         if self.machine.lifecycle is not None:
             self.machine.lifecycle.verdict(ctx, self, skb, "rcvbuf_drop", 0)
         self.sk_drops += 1
@@ -157,8 +185,7 @@ class PacketSock(Sock):
             self.tp_drops = self.sk_drops   # the 2.6.33 quirk: assignment, not increment
         else:
             self.tp_drops += 1
-        ctx.charge("consume_skb", costs.kfree_skb if shared else costs.consume_skb)
-        ctx.exit("packet_rcv")
+        ctx.run(self.plan_drop_shared if shared else self.plan_drop_owned)
 
     def _meta(self, ctx: ExecContext, skb: SkBuff) -> SkbMeta:
         dev = self.machine.dev
@@ -167,38 +194,19 @@ class PacketSock(Sock):
                        random_seed=self.machine.seed)
 
     # --- recvfrom -----------------------------------------------------------
-    def packet_recvmsg_begin(self, ctx: ExecContext) -> None:
-        """sock_recvmsg -> packet_recvmsg -> skb_recv_datagram, up to the dequeue.
+    def packet_recvmsg(self, ctx: ExecContext, buflen: int) -> SkBuff:
+        """Dequeue the head skb and copy min(len, buflen) bytes (MSG_TRUNC if short).
 
-        The caller (the reader thread) sleeps here while the queue is empty.
+        The caller (sys_recvfrom in the reader thread) has charged the entry and
+        slept while the queue was empty.  The receive-buffer charge is released
+        (sock_rfree) by the caller once the copy's time has passed: rmem is freed
+        only after the copy to user space, as in skb_free_datagram.
         """
-        ctx.enter("sock_recvmsg")
-        ctx.enter("packet_recvmsg")
-        ctx.enter("skb_recv_datagram")
-        ctx.charge("packet_recvmsg", self.machine.costs.packet_recvmsg)
-
-    def packet_recvmsg_finish(self, ctx: ExecContext, buflen: int) -> SkBuff:
-        """Dequeue, skb_copy_datagram_iovec (MSG_TRUNC if buflen is short), skb_free_datagram.
-
-        The receive-buffer charge is released (sock_rfree) by the caller once the
-        copy's time has passed: rmem is freed only after the copy to user space.
-        """
-        costs = self.machine.costs
         skb = self.sk_receive_queue.popleft()
-        ctx.mark("_raw_spin_lock_irqsave")
-        ctx.exit("skb_recv_datagram")
         copied = skb.len if skb.len <= buflen else buflen
         if copied < skb.len:
             self.truncated += 1
-        ctx.charge("skb_copy_datagram_iovec",
-                   costs.skb_copy_datagram_iovec + copied * costs.skb_copy_datagram_iovec_per_byte)
-        ctx.mark("sock_recv_ts_and_drops")
-        ctx.enter("skb_free_datagram")
-        ctx.charge("skb_free_datagram", costs.skb_free_datagram)
-        ctx.mark("sock_rfree")
-        ctx.exit("skb_free_datagram")
-        ctx.exit("packet_recvmsg")
-        ctx.exit("sock_recvmsg")
+        ctx.run(self.plan_recvfrom_done, copied * self._copy_per_byte)
         self.delivered_bytes += copied
         return skb
 

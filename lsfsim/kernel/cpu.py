@@ -22,7 +22,7 @@ How time passes (a simplification of the scheduler, stated once here):
 
 from __future__ import annotations
 
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Generator
 from typing import Any
 
@@ -51,6 +51,11 @@ class CPU:
         self.softnet: Any = None  # kernel.dev.SoftnetData, attached by the machine
         self.runner: Any = None   # kernel.softirq.InterruptRunner
         self.ksoftirqd: Any = None
+
+    @property
+    def owner(self) -> object | None:
+        """The process-context task holding this CPU (None when idle)."""
+        return self._owner
 
     # --- interrupt steps ----------------------------------------------------
     def interrupt_step(self, duration: float) -> simpy.Timeout:
@@ -90,6 +95,72 @@ class CPU:
             self._owner = None
 
 
+ENTER, EXIT, CHARGE, MARK, VARIABLE, SELF = 0, 1, 2, 3, 4, 5
+
+
+def enter(fn: str) -> tuple[int, str, float]:
+    """Plan step: a function with children begins."""
+    return (ENTER, fn, 0.0)
+
+
+def exit_(fn: str) -> tuple[int, str, float]:
+    """Plan step: that function returns."""
+    return (EXIT, fn, 0.0)
+
+
+def charge(fn: str, seconds: float) -> tuple[int, str, float]:
+    """Plan step: ``fn`` costs ``seconds`` (self time if ``fn`` is the open function)."""
+    return (CHARGE, fn, seconds)
+
+
+def self_time(fn: str, seconds: float) -> tuple[int, str, float]:
+    """Plan step: more self time for the open function ``fn`` (inlined code), not a call."""
+    return (SELF, fn, seconds)
+
+
+def variable(fn: str, fixed: float) -> tuple[int, str, float]:
+    """Plan step: ``fn`` costs ``fixed`` plus the run's variable part (bytes, instructions)."""
+    return (VARIABLE, fn, fixed)
+
+
+def mark(fn: str) -> tuple[int, str, float]:
+    """Plan step: a callee folded into its caller's cost (see ExecContext.mark)."""
+    return (MARK, fn, 0.0)
+
+
+class Plan:
+    """A fixed run of kernel calls with their costs, e.g. ``eth_type_trans() { skb_pull(); }``.
+
+    Hot paths are written as plans so that an untraced run charges a whole run in
+    one addition and counts it once; the per-function profile is rebuilt from the
+    counts at the end (``fold``).  A traced run replays the steps one by one, so
+    the tracer sees every call.  Either way the time charged is the same.
+    """
+
+    __slots__ = ("steps", "total", "count", "extra")
+
+    def __init__(self, *steps: tuple[int, str, float]) -> None:
+        if sum(1 for op, _fn, _dt in steps if op == VARIABLE) > 1:
+            raise ValueError("a plan has at most one variable step")
+        self.steps = steps
+        self.total = sum(dt for op, _fn, dt in steps if op in (CHARGE, VARIABLE, SELF))
+        self.count = 0
+        self.extra = 0.0
+
+    def fold(self, profile: defaultdict[str, float], calls: defaultdict[str, int]) -> None:
+        """Add the untraced runs to the per-function profile, then forget them."""
+        if self.count:
+            for op, fn, dt in self.steps:
+                if op in (CHARGE, VARIABLE, SELF):
+                    profile[fn] += dt * self.count
+                if op in (CHARGE, VARIABLE):
+                    calls[fn] += self.count
+                if op == VARIABLE:
+                    profile[fn] += self.extra
+            self.count = 0
+            self.extra = 0.0
+
+
 class ExecContext:
     """Where kernel code runs: a CPU, a level, and the time reached so far.
 
@@ -98,34 +169,65 @@ class ExecContext:
     its end.
     """
 
-    __slots__ = ("env", "cpu", "level", "bucket", "t", "profile", "calls", "tracer", "wakes",
+    __slots__ = ("env", "cpu", "acct", "level", "bucket", "t", "profile", "calls", "tracer",
                  "task")
 
     def __init__(self, env: simpy.Environment, cpu: CPU, level: int, bucket: int,
-                 profile: dict[str, float], calls: dict[str, int], tracer: Any = None,
+                 profile: defaultdict[str, float], calls: defaultdict[str, int],
+                 tracer: Any = None,
                  task: object | None = None) -> None:
         self.env = env
         self.cpu = cpu
+        self.acct = cpu.acct
         self.level = level
         self.bucket = bucket
         self.t = env.now
         self.profile = profile
         self.calls = calls
         self.tracer = tracer
-        self.wakes: list[simpy.Event] = []
         self.task = task
 
-    def charge(self, fn: str, seconds: float) -> None:
-        """Charge ``seconds`` of CPU to kernel function ``fn`` (self time)."""
-        tracer = self.tracer
-        if tracer is not None:
-            tracer.leaf(self, fn, seconds)
+    def charge(self, fn: str, seconds: float, call: bool = True) -> None:
+        """Charge ``seconds`` of CPU to kernel function ``fn`` (self time).
+
+        ``call=False``: more self time of an open function, not a new call.
+        """
+        if self.tracer is not None:
+            self.tracer.leaf(self, fn, seconds)
         self.t += seconds
-        self.cpu.acct[self.bucket] += seconds
-        profile = self.profile
-        profile[fn] = profile.get(fn, 0.0) + seconds
-        calls = self.calls
-        calls[fn] = calls.get(fn, 0) + 1
+        self.acct[self.bucket] += seconds
+        self.profile[fn] += seconds
+        if call:
+            self.calls[fn] += 1
+
+    def run(self, plan: Plan, extra: float = 0.0) -> None:
+        """Execute a plan: one addition when untraced, every step when traced.
+
+        ``extra`` is the variable part of the plan's variable step (copy bytes,
+        filter instructions), in seconds.
+        """
+        tracer = self.tracer
+        if tracer is None:
+            total = plan.total + extra
+            self.t += total
+            self.acct[self.bucket] += total
+            plan.count += 1
+            if extra:
+                plan.extra += extra
+            return
+        for op, fn, dt in plan.steps:
+            if op == CHARGE:
+                self.charge(fn, dt)
+            elif op == VARIABLE:
+                self.charge(fn, dt + extra)
+            elif op == SELF:
+                self.charge(fn, dt, call=False)
+            elif op == ENTER:
+                tracer.enter(self, fn)
+            elif op == EXIT:
+                tracer.exit(self, fn)
+            else:
+                tracer.mark(self, fn)
 
     def enter(self, fn: str) -> None:
         """A function with children begins (only the tracer cares)."""
@@ -146,7 +248,7 @@ class ExecContext:
             self.tracer.mark(self, fn)
 
     def sync(self) -> Generator[simpy.Event, Any, None]:
-        """Let simulated time reach ``t``; then fire the step's wake-ups."""
+        """Let simulated time catch up with ``t``."""
         env = self.env
         dt = self.t - env.now
         if dt > 1e-15:
@@ -157,8 +259,22 @@ class ExecContext:
                 yield self.cpu.interrupt_step(dt)
         else:
             self.t = env.now
-        if self.wakes:
-            wakes, self.wakes = self.wakes, []
-            for ev in wakes:
-                if not ev.triggered:
-                    ev.succeed()
+
+    def step_event(self) -> simpy.Timeout | None:
+        """Interrupt context: the timeout that lets time reach ``t`` (None if there).
+
+        The inlined form of ``sync`` for hot loops: ``ev = ctx.step_event()`` then
+        ``if ev is not None: yield ev``.
+        """
+        dt = self.t - self.env.now
+        if dt > 1e-15:
+            return self.cpu.interrupt_step(dt)
+        self.t = self.env.now
+        return None
+
+    def wake_up(self, event: simpy.Event) -> None:
+        """Wake a sleeper at this context's current time ``t`` (try_to_wake_up)."""
+        env = self.env
+        event._ok = True
+        event._value = None
+        env.schedule(event, delay=self.t - env.now if self.t > env.now else 0.0)

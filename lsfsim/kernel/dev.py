@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import simpy
 
-from lsfsim.kernel.cpu import ExecContext
+from lsfsim.kernel.cpu import ExecContext, charge, enter, exit_
 from lsfsim.kernel.skbuff import PACKET_OUTGOING, SkBuff
 
 if TYPE_CHECKING:
@@ -68,6 +68,13 @@ class NetCore:
         self.ptype_base: dict[int, Callable[[ExecContext, SkBuff], None]] = {}
         self.received = 0          # skbs handed to netif_receive_skb (incoming)
         self.no_handler = 0        # freed: no tap and no protocol handler
+        c = self.costs
+        plan = machine.plan
+        self.plan_receive = plan(enter("netif_receive_skb"),
+                                 charge("netif_receive_skb", c.netif_receive_skb))
+        self.plan_deliver = plan(charge("deliver_skb", c.deliver_skb))
+        self.plan_no_handler = plan(charge("kfree_skb", c.kfree_skb))
+        self.plan_receive_exit = plan(exit_("netif_receive_skb"))
 
     # --- registration -------------------------------------------------------
     def dev_add_pack(self, ctx: ExecContext | None, sock: PacketSock) -> None:
@@ -80,12 +87,16 @@ class NetCore:
         self.ptype_all.remove(sock)
 
     # --- receive ------------------------------------------------------------
-    def napi_schedule(self, ctx: ExecContext, napi: NapiStruct) -> bool:
-        """napi_schedule_prep + __napi_schedule: add to this CPU's poll list, raise NET_RX."""
+    def napi_schedule(self, ctx: ExecContext, napi: NapiStruct, charged: bool = False) -> bool:
+        """napi_schedule_prep + __napi_schedule: add to this CPU's poll list, raise NET_RX.
+
+        ``charged``: the caller's plan already charged __napi_schedule.
+        """
         if napi.scheduled:
             return False
         napi.scheduled = True
-        ctx.charge("__napi_schedule", self.costs.napi_schedule)
+        if not charged:
+            ctx.charge("__napi_schedule", self.costs.napi_schedule)
         softnet = ctx.cpu.softnet
         softnet.poll_list.append(napi)
         softnet.net_rx_pending = True
@@ -100,9 +111,7 @@ class NetCore:
 
     def netif_receive_skb(self, ctx: ExecContext, skb: SkBuff) -> None:
         """Hand an incoming skb to every tap, then to its protocol handler."""
-        costs = self.costs
-        ctx.enter("netif_receive_skb")
-        ctx.charge("netif_receive_skb", costs.netif_receive_skb)
+        ctx.run(self.plan_receive)
         ctx.cpu.softnet.processed += 1
         self.received += 1
         handler = self.ptype_base.get(skb.protocol)
@@ -111,14 +120,14 @@ class NetCore:
         for i, sock in enumerate(taps):
             shared = handler is not None or i < last
             if shared:
-                ctx.charge("deliver_skb", costs.deliver_skb)
+                ctx.run(self.plan_deliver)          # atomic_inc(&skb->users)
             sock.packet_rcv(ctx, skb, shared)
         if handler is not None:
             handler(ctx, skb)
         elif not taps:
             self.no_handler += 1
-            ctx.charge("kfree_skb", costs.kfree_skb)
-        ctx.exit("netif_receive_skb")
+            ctx.run(self.plan_no_handler)
+        ctx.run(self.plan_receive_exit)
 
     def netif_rx(self, ctx: ExecContext, skb: SkBuff) -> bool:
         """Pre-NAPI receive: queue on the CPU's backlog (<= netdev_max_backlog + 1)."""
@@ -132,6 +141,8 @@ class NetCore:
             queue.append(skb)
             return True
         softnet.dropped += 1
+        if self.machine.lifecycle is not None:
+            self.machine.lifecycle.softnet_dropped(ctx, skb)
         return False
 
     def process_backlog(self, ctx: ExecContext, budget: int) -> Generator[simpy.Event, Any, int]:
@@ -151,8 +162,14 @@ class NetCore:
             softnet.processed -= 1      # counted once: netif_rx already did
             self.netif_receive_skb(ctx, skb)
             work += 1
-            yield from ctx.sync()
-            yield from runner.preempt_point(ctx)
+            if ctx.task is None:
+                step = ctx.step_event()
+                if step is not None:
+                    yield step
+                if runner.pending:
+                    yield from runner.preempt_point(ctx)
+            else:
+                yield from ctx.sync()
             if int(ctx.t * hz) != start_jiffy:
                 break
         if not queue:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lsfsim.kernel.cpu import ExecContext
+from lsfsim.kernel.cpu import ExecContext, charge, enter, exit_
 from lsfsim.kernel.skbuff import PACKET_OTHERHOST, SkBuff
 
 if TYPE_CHECKING:
@@ -34,23 +34,29 @@ class IpStack:
         self.acks_sent = 0
         self._unacked_segments = 0
         self._build_ack = None
+        c = self.costs
+        plan = machine.plan
+        self.plan_otherhost = plan(enter("ip_rcv"), charge("ip_rcv", c.ip_rcv),
+                                   charge("kfree_skb", c.consume_skb), exit_("ip_rcv"))
+        self.plan_local = plan(enter("ip_rcv"), charge("ip_rcv", c.ip_rcv),
+                               charge("ip_local_deliver", c.ip_local_deliver))
+        self.plan_local_exit = plan(charge("consume_skb", c.consume_skb), exit_("ip_rcv"))
+        self.plan_local_all = plan(*self.plan_local.steps, *self.plan_local_exit.steps)
+        self.plan_other = plan(charge("ip_rcv", c.ip_rcv), charge("kfree_skb", c.consume_skb))
 
     def ip_rcv(self, ctx: ExecContext, skb: SkBuff) -> None:
-        costs = self.costs
-        ctx.enter("ip_rcv")
-        ctx.charge("ip_rcv", costs.ip_rcv)
         if skb.pkt_type == PACKET_OTHERHOST:
             self.otherhost += 1
-            ctx.charge("kfree_skb", costs.consume_skb)
-            ctx.exit("ip_rcv")
+            ctx.run(self.plan_otherhost)
             return
-        ctx.charge("ip_local_deliver", costs.ip_local_deliver)
         self.delivered += 1
         data = skb.data
         if len(data) > 34 and data[23] == IPPROTO_TCP:
+            ctx.run(self.plan_local)
             self.tcp_v4_rcv(ctx, skb)
-        ctx.charge("consume_skb", costs.consume_skb)
-        ctx.exit("ip_rcv")
+            ctx.run(self.plan_local_exit)
+        else:
+            ctx.run(self.plan_local_all)
 
     def tcp_v4_rcv(self, ctx: ExecContext, skb: SkBuff) -> None:
         """A data segment for us: ACK every second one, and at once on FIN."""
@@ -89,5 +95,4 @@ class IpStack:
 
     def other_rcv(self, ctx: ExecContext, skb: SkBuff) -> None:
         """arp_rcv / ipv6_rcv: a sink with ip_rcv's cost."""
-        ctx.charge("ip_rcv", self.costs.ip_rcv)
-        ctx.charge("kfree_skb", self.costs.consume_skb)
+        ctx.run(self.plan_other)

@@ -10,11 +10,11 @@ waiters; sock_def_readable wakes one.
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import simpy
 
-from lsfsim.kernel.cpu import ExecContext
+from lsfsim.kernel.cpu import ExecContext, charge, enter, exit_
 from lsfsim.kernel.skbuff import SkBuff
 
 if TYPE_CHECKING:
@@ -40,6 +40,13 @@ class Sock:
         self.sk_receive_queue: deque[SkBuff] = deque()
         self._sleepers: deque[simpy.Event] = deque()
         self.max_rmem = 0
+
+    @staticmethod
+    def readable_steps(costs: Any, wake: bool) -> tuple[tuple[int, str, float], ...]:
+        """sock_def_readable's calls, with try_to_wake_up when a sleeper is woken."""
+        woken = (charge("try_to_wake_up", costs.try_to_wake_up),) if wake else ()
+        return (enter("sock_def_readable"), charge("sock_def_readable", costs.sock_def_readable),
+                *woken, exit_("sock_def_readable"))
 
     # --- SO_RCVBUF ----------------------------------------------------------
     def set_rcvbuf(self, val: int) -> int:
@@ -72,14 +79,12 @@ class Sock:
         return ev
 
     def sock_def_readable(self, ctx: ExecContext) -> None:
-        """sk_data_ready: wake one exclusive sleeper (at the end of the current step)."""
-        costs = self.machine.costs
-        ctx.enter("sock_def_readable")
-        ctx.charge("sock_def_readable", costs.sock_def_readable)
+        """sk_data_ready: wake one exclusive sleeper at this moment.
+
+        Its cost is charged by the caller's plan (see ``readable_steps``).
+        """
         if self._sleepers:
-            ctx.charge("try_to_wake_up", costs.try_to_wake_up)
-            ctx.wakes.append(self._sleepers.popleft())
-        ctx.exit("sock_def_readable")
+            ctx.wake_up(self._sleepers.popleft())
 
     @property
     def sleepers(self) -> int:

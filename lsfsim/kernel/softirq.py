@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import simpy
 
-from lsfsim.kernel.cpu import CPU, HARDIRQ, HI, PROCESS, SI, SOFTIRQ, ExecContext
+from lsfsim.kernel.cpu import CPU, HARDIRQ, HI, PROCESS, SI, SOFTIRQ, ExecContext, charge, enter, exit_
 
 if TYPE_CHECKING:
     from lsfsim.machine import Machine
@@ -38,6 +38,7 @@ class InterruptRunner:
         self.ctx = ExecContext(self.env, cpu, HARDIRQ, HI, machine.profile, machine.calls,
                                machine.tracer)
         self.irqs = 0
+        self.plan_do_irq = machine.plan(charge("do_IRQ", machine.costs.hardirq))
         self.env.process(self._run())
 
     def raise_irq(self, dev: Any) -> None:
@@ -49,34 +50,36 @@ class InterruptRunner:
             idle.succeed()
 
     def _run(self) -> Generator[simpy.Event, Any, None]:
+        """do_IRQ for every interrupt, then irq_exit -> do_softirq."""
+        env = self.env
         ctx = self.ctx
+        cpu = self.cpu
+        softnet = cpu.softnet
         while True:
             if not self.pending:
-                self._idle = self.env.event()
+                self._idle = env.event()
                 yield self._idle
-            ctx.t = self.env.now
-            yield from self.do_IRQ(ctx)
-
-    def do_IRQ(self, ctx: ExecContext) -> Generator[simpy.Event, Any, None]:  # noqa: N802
-        """Hard interrupts, then irq_exit -> do_softirq."""
-        yield from self.handle_irqs(ctx)
-        softnet = self.cpu.softnet
-        if softnet.net_rx_pending and not self.cpu.in_softirq:
-            yield from do_softirq(self.machine, ctx)
-        yield from ctx.sync()
+            ctx.t = env.now
+            yield from self.handle_irqs(ctx)
+            if softnet.net_rx_pending and not cpu.in_softirq:
+                yield from do_softirq(self.machine, ctx)
+            step = ctx.step_event()
+            if step is not None:
+                yield step
 
     def handle_irqs(self, ctx: ExecContext) -> Generator[simpy.Event, Any, None]:
         """Run every pending handler in hard-IRQ context."""
         level, bucket = ctx.level, ctx.bucket
         ctx.level, ctx.bucket = HARDIRQ, HI
         tracer = ctx.tracer
-        costs = self.machine.costs
         while self.pending:
             dev = self.pending.popleft()
             if tracer is not None:
                 tracer.irq_entry(ctx, dev.irq)
-            ctx.charge("do_IRQ", costs.hardirq)
-            yield from dev.interrupt(ctx)
+            ctx.run(self.plan_do_irq)
+            steps = dev.interrupt(ctx)
+            if steps is not None:
+                yield from steps
             if tracer is not None:
                 tracer.irq_exit(ctx, dev.irq)
         ctx.level, ctx.bucket = level, bucket
@@ -85,7 +88,9 @@ class InterruptRunner:
         """Between two softirq steps on this runner: take hard IRQs that arrived."""
         if self.pending and ctx.level == SOFTIRQ and ctx.task is None:
             yield from self.handle_irqs(ctx)
-            yield from ctx.sync()
+            step = ctx.step_event()
+            if step is not None:
+                yield step
 
 
 def do_softirq(machine: Machine, ctx: ExecContext) -> Generator[simpy.Event, Any, None]:
@@ -101,10 +106,11 @@ def do_softirq(machine: Machine, ctx: ExecContext) -> Generator[simpy.Event, Any
     if tracer is not None:
         tracer.softirq_entry(ctx)
     restart = machine.kernel.max_softirq_restart
+    plans = machine.softirq_plans
     while True:
         softnet.net_rx_pending = False
-        ctx.charge("__do_softirq", machine.costs.do_softirq)
-        yield from net_rx_action(machine, ctx)
+        ctx.run(plans.do_softirq)          # __do_softirq, then NET_RX's handler:
+        yield from net_rx_action(machine, ctx, entered=True)
         if not softnet.net_rx_pending:
             break
         restart -= 1
@@ -118,11 +124,16 @@ def do_softirq(machine: Machine, ctx: ExecContext) -> Generator[simpy.Event, Any
     ctx.level, ctx.bucket = level, bucket
 
 
-def net_rx_action(machine: Machine, ctx: ExecContext) -> Generator[simpy.Event, Any, None]:
-    """Poll the CPU's NAPI list within netdev_budget and a 2-jiffy time limit."""
+def net_rx_action(machine: Machine, ctx: ExecContext,
+                  entered: bool = False) -> Generator[simpy.Event, Any, None]:
+    """Poll the CPU's NAPI list within netdev_budget and a 2-jiffy time limit.
+
+    ``entered``: the caller's plan already charged the entry (do_softirq's does).
+    """
     softnet = ctx.cpu.softnet
-    ctx.enter("net_rx_action")
-    ctx.charge("net_rx_action", machine.costs.net_rx_action)
+    plans = machine.softirq_plans
+    if not entered:
+        ctx.run(plans.net_rx_action)
     budget = machine.kernel.netdev_budget
     hz = machine.kernel.hz
     time_limit = int(ctx.t * hz) + 2
@@ -138,7 +149,19 @@ def net_rx_action(machine: Machine, ctx: ExecContext) -> Generator[simpy.Event, 
         budget -= work
         if work == weight and poll_list and poll_list[0] is napi:
             poll_list.rotate(-1)            # list_move_tail: round robin
-    ctx.exit("net_rx_action")
+    ctx.run(plans.net_rx_action_exit)
+
+
+class SoftirqPlans:
+    """The fixed call sequences of the softirq core."""
+
+    def __init__(self, machine: Machine) -> None:
+        c = machine.costs
+        rx_action = (enter("net_rx_action"), charge("net_rx_action", c.net_rx_action))
+        self.do_softirq = machine.plan(charge("__do_softirq", c.do_softirq), *rx_action)
+        self.net_rx_action = machine.plan(*rx_action)
+        self.net_rx_action_exit = machine.plan(exit_("net_rx_action"))
+        self.schedule = machine.plan(charge("schedule", c.schedule))
 
 
 class Ksoftirqd:
@@ -165,7 +188,6 @@ class Ksoftirqd:
         env = self.env
         cpu = self.cpu
         ctx = self.ctx
-        costs = self.machine.costs
         while True:
             self._wake = env.event()
             yield self._wake
@@ -174,7 +196,7 @@ class Ksoftirqd:
                 if wait is not None:
                     yield wait
                 ctx.t = env.now
-                ctx.charge("schedule", costs.schedule)
+                ctx.run(self.machine.softirq_plans.schedule)
                 yield from do_softirq(self.machine, ctx)
                 yield from ctx.sync()
                 cpu.release(self)

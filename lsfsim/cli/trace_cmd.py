@@ -1,0 +1,192 @@
+"""``lsfsim trace`` and ``lsfsim lifecycle``: the simulated kernel as ftrace shows it,
+and what happened to given packets.
+
+Both take the run options of ``lsfsim run`` (same names and meaning), with a
+short default scenario so that the output stays readable: the lecture's nc
+transfer, 30000 bytes.  One difference: in ``trace``, ``--packets`` selects
+frame indexes to trace, so the number of frames to offer is ``--count``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from lsfsim.cli.common import InputError, one_line_errors
+from lsfsim.cli.run_cmd import scenario_from_options
+
+DEFAULT_BYTES = 30_000
+
+
+def _scenario(*, model: str, traffic: str | None, rate: float | None, size: int | None,
+              count: int | None, nbytes: int | None, duration: str | None, pcap: str | None,
+              speed: float | None, filter_expr: str | None, filter_file: str | None,
+              snaplen: int | None, rcvbuf: int | None, rx_ring: int | None, sockets: int,
+              readers: int, reader_work: str | None, no_napi: bool, seed: int,
+              no_drain: bool, promisc: bool) -> Any:
+    """scenario_from_options with the short default: nc, 30000 bytes."""
+    kind = traffic or ("pcap" if pcap else "nc")
+    if kind == "nc" and nbytes is None and count is None and duration is None:
+        nbytes = DEFAULT_BYTES
+    return scenario_from_options(
+        model=model, traffic=traffic, rate=rate, size=size, packets=count, nbytes=nbytes,
+        duration=duration, pcap=pcap, speed=speed, filter_expr=filter_expr,
+        filter_file=filter_file, snaplen=snaplen, rcvbuf=rcvbuf, rx_ring=rx_ring,
+        sockets=sockets, readers=readers, reader_work=reader_work, no_napi=no_napi,
+        seed=seed, no_drain=no_drain, promisc=promisc)
+
+
+def _indexes(spec: str, option: str) -> frozenset[int]:
+    from lsfsim.trace.ftrace import parse_packets
+
+    try:
+        return parse_packets(spec)
+    except ValueError as exc:
+        raise InputError(str(exc).replace("--packets", option)) from None
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("trace")
+    @one_line_errors
+    def trace_command(
+        model: str = typer.Option("testbed", "--model", help="Model NAME (models/NAME.toml) or FILE."),
+        traffic: str = typer.Option(None, "--traffic", help="nc | cbr | poisson | onoff | pcap"),
+        rate: float = typer.Option(None, "--rate", help="Packets per second (cbr, poisson, onoff)."),
+        size: int = typer.Option(None, "--size", help="Frame length without FCS, 60..1514."),
+        count: int = typer.Option(None, "--count", help="Number of frames to offer (--packets of `lsfsim run`)."),
+        nbytes: int = typer.Option(None, "--bytes", help="Bytes to offer (nc: bytes to transfer; default 30000)."),
+        duration: str = typer.Option(None, "--duration", help="Traffic duration, e.g. 1s, 200ms."),
+        pcap: str = typer.Option(None, "--pcap", help="Replay this pcap/pcapng file."),
+        speed: float = typer.Option(None, "--speed", help="pcap replay: x times faster; 0 = as fast as the link allows."),
+        filter_expr: str = typer.Option(None, "--filter", help="pcap filter expression (libpcap)."),
+        filter_file: str = typer.Option(None, "--filter-file", help="BPF program file (any lsfsim bpf format)."),
+        snaplen: int = typer.Option(None, "--snaplen", help="Snapshot length (the filter's accept value)."),
+        rcvbuf: int = typer.Option(None, "--rcvbuf", help="SO_RCVBUF value (the kernel doubles it)."),
+        rx_ring: int = typer.Option(None, "--rx-ring", help="RX descriptors (power of two, 4..512)."),
+        sockets: int = typer.Option(1, "--sockets", min=0, help="Number of capture sockets."),
+        readers: int = typer.Option(1, "--readers", min=0, help="Reader threads per socket."),
+        reader_work: str = typer.Option(None, "--reader-work", help="User work per packet, e.g. 20us."),
+        no_napi: bool = typer.Option(False, "--no-napi", help="Pre-NAPI driver: netif_rx from the IRQ handler."),
+        promisc: bool = typer.Option(False, "--promisc", help="Set IFF_PROMISC (SIOCSIFFLAGS)."),
+        seed: int = typer.Option(1, "--seed", help="Random seed."),
+        no_drain: bool = typer.Option(False, "--no-drain", help="Stop at --duration instead of draining queues."),
+        functions: str = typer.Option(None, "--functions", help="Only these functions and their callees: GLOB,... (like set_graph_function)."),
+        packets: str = typer.Option(None, "--packets", help="Only the calls made for these frame indexes, plus the control path: N, N:M (inclusive), comma-separated."),
+        window: str = typer.Option(None, "--window", help="Only calls overlapping this simulated-time window T0:T1, e.g. 0:2ms."),
+        cpu: int = typer.Option(None, "--cpu", min=0, help="Only this CPU (like per_cpu/cpuN/trace)."),
+        fmt: str = typer.Option("text", "--format", help="text (function_graph) | json (one event per line)."),
+        overhead: bool = typer.Option(False, "--overhead", help="Add the model's tracer_overhead per traced call to durations."),
+        output: str = typer.Option(None, "--output", "-o", help="Write to FILE instead of stdout."),
+    ) -> None:
+        """The simulated kernel's execution as ftrace's function_graph tracer prints it."""
+        from lsfsim.config.model import load_model
+        from lsfsim.trace import FtraceTracer, run_traced
+        from lsfsim.trace.ftrace import parse_window
+
+        if fmt not in ("text", "json"):
+            raise InputError(f"--format: {fmt!r} is not text or json")
+        globs = None
+        if functions is not None:
+            globs = [g.strip() for g in functions.split(",") if g.strip()]
+            if not globs:
+                raise InputError("--functions: no function name or glob given")
+        selected = _indexes(packets, "--packets") if packets is not None else None
+        win = parse_window(window) if window is not None else None
+        scenario = _scenario(
+            model=model, traffic=traffic, rate=rate, size=size, count=count, nbytes=nbytes,
+            duration=duration, pcap=pcap, speed=speed, filter_expr=filter_expr,
+            filter_file=filter_file, snaplen=snaplen, rcvbuf=rcvbuf, rx_ring=rx_ring,
+            sockets=sockets, readers=readers, reader_work=reader_work, no_napi=no_napi,
+            seed=seed, no_drain=no_drain, promisc=promisc)
+        loaded = load_model(model)
+        if cpu is not None and cpu >= loaded.hardware.cpu.count:
+            raise InputError(f"--cpu: {cpu}: the model has {loaded.hardware.cpu.count} CPUs "
+                             f"(0..{loaded.hardware.cpu.count - 1})")
+        tracer = FtraceTracer(functions=globs, packets=selected, window=win, overhead=overhead)
+        result = run_traced(loaded, scenario, tracer=tracer)
+        if selected is not None and max(selected) >= result["offered"]:
+            typer.echo(f"lsfsim: note: the run offered {result['offered']} frames "
+                       f"(indexes 0..{result['offered'] - 1})", err=True)
+        if cpu is not None:
+            tracer.lines = [ln for ln in tracer.sorted_lines() if ln.cpu == cpu]
+        out = open(output, "w") if output else sys.stdout  # noqa: SIM115
+        try:
+            if fmt == "json":
+                tracer.write_json(out)
+            else:
+                tracer.write_text(out)
+        finally:
+            if output:
+                out.close()
+
+    @app.command("lifecycle")
+    @one_line_errors
+    def lifecycle_command(
+        frames: str = typer.Argument(..., metavar="N[,M...]", help="Frame indexes (0-based; N:M ranges too)."),
+        model: str = typer.Option("testbed", "--model", help="Model NAME (models/NAME.toml) or FILE."),
+        traffic: str = typer.Option(None, "--traffic", help="nc | cbr | poisson | onoff | pcap"),
+        rate: float = typer.Option(None, "--rate", help="Packets per second (cbr, poisson, onoff)."),
+        size: int = typer.Option(None, "--size", help="Frame length without FCS, 60..1514."),
+        count: int = typer.Option(None, "--packets", help="Number of frames to offer."),
+        nbytes: int = typer.Option(None, "--bytes", help="Bytes to offer (nc: bytes to transfer; default 30000)."),
+        duration: str = typer.Option(None, "--duration", help="Traffic duration, e.g. 1s, 200ms."),
+        pcap: str = typer.Option(None, "--pcap", help="Replay this pcap/pcapng file."),
+        speed: float = typer.Option(None, "--speed", help="pcap replay: x times faster; 0 = as fast as the link allows."),
+        filter_expr: str = typer.Option(None, "--filter", help="pcap filter expression (libpcap)."),
+        filter_file: str = typer.Option(None, "--filter-file", help="BPF program file (any lsfsim bpf format)."),
+        snaplen: int = typer.Option(None, "--snaplen", help="Snapshot length (the filter's accept value)."),
+        rcvbuf: int = typer.Option(None, "--rcvbuf", help="SO_RCVBUF value (the kernel doubles it)."),
+        rx_ring: int = typer.Option(None, "--rx-ring", help="RX descriptors (power of two, 4..512)."),
+        sockets: int = typer.Option(1, "--sockets", min=0, help="Number of capture sockets."),
+        readers: int = typer.Option(1, "--readers", min=0, help="Reader threads per socket."),
+        reader_work: str = typer.Option(None, "--reader-work", help="User work per packet, e.g. 20us."),
+        no_napi: bool = typer.Option(False, "--no-napi", help="Pre-NAPI driver: netif_rx from the IRQ handler."),
+        promisc: bool = typer.Option(False, "--promisc", help="Set IFF_PROMISC (SIOCSIFFLAGS)."),
+        seed: int = typer.Option(1, "--seed", help="Random seed."),
+        no_drain: bool = typer.Option(False, "--no-drain", help="Stop at --duration instead of draining queues."),
+        plot: str = typer.Option(None, "--plot", help="Draw a timeline (Gantt chart by CPU and context) to FILE.png or FILE.svg."),
+    ) -> None:
+        """Every stage the given packets went through, with simulated timestamps."""
+        from rich.console import Console
+
+        from lsfsim.config.model import load_model
+        from lsfsim.trace import FtraceTracer, LifecycleRecorder, run_traced
+        from lsfsim.trace.lifecycle import render_table
+
+        wanted = _indexes(frames, "N[,M...]")
+        if plot is not None and Path(plot).suffix.lower() not in (".png", ".svg"):
+            raise InputError(f"--plot: {plot}: the file name must end in .png or .svg")
+        scenario = _scenario(
+            model=model, traffic=traffic, rate=rate, size=size, count=count, nbytes=nbytes,
+            duration=duration, pcap=pcap, speed=speed, filter_expr=filter_expr,
+            filter_file=filter_file, snaplen=snaplen, rcvbuf=rcvbuf, rx_ring=rx_ring,
+            sockets=sockets, readers=readers, reader_work=reader_work, no_napi=no_napi,
+            seed=seed, no_drain=no_drain, promisc=promisc)
+        loaded = load_model(model)
+        recorder = LifecycleRecorder(wanted)
+        tracer = None
+        if plot is not None:
+            tracer = FtraceTracer(activity=True, calls=False)   # busy intervals only
+        result = run_traced(loaded, scenario, tracer=tracer, recorder=recorder)
+        offered = result["offered"]
+        missing = sorted(i for i in wanted if i >= offered)
+        if missing:
+            raise InputError(f"frame {missing[0]}: the run offered only {offered} frames "
+                             f"(indexes 0..{offered - 1})")
+        console = Console()
+        for index in sorted(wanted):
+            if index in recorder:
+                console.print(render_table(recorder[index]))
+            else:
+                console.print(f"frame {index}: offered, but not polled, dropped or "
+                              f"recorded by the end of the run")
+        if plot is not None:
+            from lsfsim.trace.timeline import plot_timeline, timeline_bars
+
+            timeline = timeline_bars(tracer, recorder.sorted(), loaded.hardware.cpu.count)
+            plot_timeline(timeline, plot, title=f"{loaded.name}: frames "
+                          f"{', '.join(str(i) for i in sorted(wanted))}")
+            typer.echo(f"timeline: {plot}")

@@ -1,0 +1,270 @@
+"""Per-packet lifecycles: every stage a frame went through, with its simulated time.
+
+A ``LifecycleRecorder`` is passed as ``Machine(lifecycle=...)`` (and in
+``probes=[...]`` so that it learns the wire's timing).  For each frame index it
+keeps: first and last bit on the wire, DMA done (descriptor OWN cleared), the
+hard IRQ that led to its poll, the poll (CPU and context), one verdict per
+socket (filtered, receive-buffer drop, queued with its snaplen), and each copy
+to user space (reader, CPU, dequeue and end of recvfrom), or the place the NIC
+dropped it.
+
+Order of the stages (what the tests check, and why one pair is not ordered):
+
+    wire start < wire end <= DMA done <= poll <= verdict <= queued <= dequeued <= copied
+    IRQ <= poll
+
+The IRQ is *not* always after the DMA: pcnet32 masks its interrupt while NAPI
+polls, and a poll takes every descriptor whose DMA is done by the time it
+looks at the ring.  A frame whose DMA completes during a NAPI run started by
+an earlier IRQ is picked up by that run, so its ``t_irq`` precedes its
+``t_dma``.
+
+Frames the host sends (pkt_type PACKET_OUTGOING, skb.id == -1) have no wire
+index and are not recorded.
+
+Drop places (``nic_dropped(frame, place)``; ``softnet_dropped(ctx, skb)`` for the
+pre-NAPI backlog) are listed in DROP_PLACES; the simulator reports the first two
+today (see docs/tracing.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from lsfsim.kernel.cpu import PROCESS
+
+OUTCOMES = ("filtered", "rcvbuf_drop", "queued")
+DROP_PLACES = {
+    "mac_filtered": "NIC address filter",
+    "rx_missed_errors": "NIC: RX ring full (CSR112)",
+    "rx_dropped": "driver: dev_alloc_skb failed",
+    "rx_length_errors": "driver: frame too long",
+    "softnet_dropped": "netif_rx: backlog full",
+}
+
+
+@dataclass
+class Verdict:
+    """packet_rcv's decision for one socket."""
+
+    sock: int
+    outcome: str                 # "filtered" | "rcvbuf_drop" | "queued"
+    t: float                     # when packet_rcv decided
+    snaplen: int                 # bytes kept (queued only)
+    t_enq: float | None = None   # queued on sk_receive_queue
+
+
+@dataclass
+class Copy:
+    """One recvfrom that returned the packet."""
+
+    sock: int
+    reader: str
+    cpu: int
+    t_deq: float                 # taken off the receive queue
+    t_done: float                # recvfrom's copy to user space finished
+
+
+@dataclass
+class PacketLife:
+    """Everything that happened to one frame index."""
+
+    index: int
+    length: int | None = None
+    t_wire: float | None = None        # first bit of the preamble
+    t_wire_end: float | None = None    # last bit of the FCS
+    t_dma: float | None = None         # DMA done, OWN cleared
+    t_irq: float | None = None         # the hard IRQ that led to its poll
+    t_poll: float | None = None        # taken off the ring by the driver's poll
+    poll_cpu: int | None = None
+    poll_context: str | None = None    # "softirq" or "ksoftirqd/N" (or "hardirq" pre-NAPI)
+    dropped: str | None = None         # a key of DROP_PLACES
+    t_drop: float | None = None        # when dropped after its poll (softnet_dropped)
+    verdicts: list[Verdict] = field(default_factory=list)
+    copies: list[Copy] = field(default_factory=list)
+
+    def stages(self) -> list[tuple[str, float, str]]:
+        """(stage, time, where) in the order they happened."""
+        out: list[tuple[str, float, str]] = []
+        if self.t_wire is not None:
+            size = f"{self.length} bytes" if self.length is not None else ""
+            out.append(("on the wire (first bit)", self.t_wire, size))
+        if self.t_wire_end is not None:
+            out.append(("on the wire (last bit)", self.t_wire_end, ""))
+        if self.dropped is not None and self.t_poll is None:
+            t = self.t_dma if self.t_dma is not None else (self.t_wire_end or self.t_wire or 0.0)
+            if self.dropped == "mac_filtered" and self.t_wire_end is not None:
+                t = self.t_wire_end
+            out.append((f"dropped: {self.dropped}", t,
+                        DROP_PLACES.get(self.dropped, "NIC")))
+            return out
+        if self.t_dma is not None:
+            out.append(("DMA done (OWN cleared)", self.t_dma, "NIC"))
+        if self.t_irq is not None:
+            note = "before this frame's DMA: same NAPI run" if (
+                self.t_dma is not None and self.t_irq < self.t_dma) else ""
+            out.append(("IRQ raised", self.t_irq, note))
+        if self.t_poll is not None:
+            out.append(("polled (pcnet32_poll)", self.t_poll,
+                        f"CPU {self.poll_cpu} {self.poll_context}"))
+        for v in self.verdicts:
+            if v.outcome == "queued":
+                out.append((f"sock{v.sock}: filter accepts", v.t, f"snaplen {v.snaplen}"))
+                if v.t_enq is not None:
+                    out.append((f"sock{v.sock}: queued", v.t_enq, "sk_receive_queue"))
+            elif v.outcome == "filtered":
+                out.append((f"sock{v.sock}: dropped by the filter", v.t, "sk_run_filter = 0"))
+            else:
+                out.append((f"sock{v.sock}: dropped, receive buffer full", v.t, "sk_rcvbuf"))
+        if self.dropped is not None and self.t_drop is not None:
+            out.append((f"dropped: {self.dropped}", self.t_drop,
+                        DROP_PLACES.get(self.dropped, "")))
+        for c in self.copies:
+            out.append((f"sock{c.sock}: dequeued by recvfrom", c.t_deq,
+                        f"{c.reader} CPU {c.cpu}"))
+            out.append((f"sock{c.sock}: copied to user", c.t_done, f"{c.reader} CPU {c.cpu}"))
+        out.sort(key=lambda s: s[1])
+        return out
+
+    @property
+    def fate(self) -> str:
+        """A one-word summary: where the frame ended."""
+        if self.dropped:
+            return self.dropped
+        if self.t_poll is None:
+            return "not polled"
+        if self.copies:
+            return "copied"
+        if any(v.outcome == "queued" for v in self.verdicts):
+            return "queued"
+        if self.verdicts:
+            return self.verdicts[0].outcome
+        return "no socket"
+
+
+class LifecycleRecorder:
+    """Records the lifecycle of the selected frame indexes (all when ``packets`` is None)."""
+
+    def __init__(self, packets: Any = None) -> None:
+        self.packets = frozenset(packets) if packets is not None else None
+        self.records: dict[int, PacketLife] = {}
+        self._frame_time: Any = None
+
+    def attach(self, machine: Any) -> None:
+        """Learn the wire's timing (Machine(probes=[recorder]))."""
+        self._frame_time = machine.wire.frame_time
+
+    def _get(self, index: int) -> PacketLife | None:
+        if index < 0 or (self.packets is not None and index not in self.packets):
+            return None
+        rec = self.records.get(index)
+        if rec is None:
+            rec = self.records[index] = PacketLife(index)
+        return rec
+
+    # --- hooks ----------------------------------------------------------------
+    def polled(self, ctx: Any, skb: Any) -> None:
+        rec = self._get(skb.id)
+        if rec is None:
+            return
+        rec.length = len(skb.data)
+        rec.t_wire = skb.t_wire
+        if self._frame_time is not None:
+            rec.t_wire_end = skb.t_wire + self._frame_time(len(skb.data))
+        rec.t_dma = skb.t_dma
+        rec.t_irq = skb.t_irq
+        rec.t_poll = skb.t_poll
+        rec.poll_cpu = ctx.cpu.index
+        task = ctx.task
+        if task is not None and ctx.level == PROCESS:
+            rec.poll_context = getattr(task, "name", "process")
+        else:
+            rec.poll_context = ("hardirq", "softirq", "process")[ctx.level]
+
+    def verdict(self, ctx: Any, sock: Any, skb: Any, outcome: str, snaplen: int) -> None:
+        rec = self._get(skb.id)
+        if rec is None:
+            return
+        t_enq = skb.t_enq if outcome == "queued" else None
+        rec.verdicts.append(Verdict(sock.index, outcome, ctx.t, snaplen, t_enq))
+
+    def copied(self, reader: Any, skb: Any, t_deq: float, t_done: float) -> None:
+        rec = self._get(skb.id)
+        if rec is None:
+            return
+        sock = getattr(reader, "sock", None)
+        rec.copies.append(Copy(sock.index if sock is not None else -1, reader.name,
+                               reader.cpu.index, t_deq, t_done))
+
+    def nic_dropped(self, frame: Any, place: str) -> None:
+        rec = self._get(frame.index)
+        if rec is None:
+            return
+        rec.length = len(frame.data)
+        rec.t_wire = frame.t_start
+        rec.t_wire_end = frame.t_end
+        rec.t_dma = frame.t_dma
+        rec.dropped = place
+
+    def softnet_dropped(self, ctx: Any, skb: Any) -> None:
+        """netif_rx found the backlog full (pre-NAPI): the skb is freed after its poll."""
+        rec = self._get(skb.id)
+        if rec is None:
+            return
+        rec.dropped = "softnet_dropped"
+        rec.t_drop = ctx.t
+
+    # --- reading ------------------------------------------------------------
+    def __getitem__(self, index: int) -> PacketLife:
+        return self.records[index]
+
+    def __contains__(self, index: int) -> bool:
+        return index in self.records
+
+    def sorted(self) -> list[PacketLife]:
+        return [self.records[i] for i in sorted(self.records)]
+
+
+class LifecycleTee:
+    """Hands every lifecycle hook to several listeners (a recorder and a tracer)."""
+
+    def __init__(self, *listeners: Any) -> None:
+        self.listeners = [x for x in listeners if x is not None]
+
+    def polled(self, ctx: Any, skb: Any) -> None:
+        for x in self.listeners:
+            x.polled(ctx, skb)
+
+    def verdict(self, ctx: Any, sock: Any, skb: Any, outcome: str, snaplen: int) -> None:
+        for x in self.listeners:
+            x.verdict(ctx, sock, skb, outcome, snaplen)
+
+    def copied(self, reader: Any, skb: Any, t_deq: float, t_done: float) -> None:
+        for x in self.listeners:
+            x.copied(reader, skb, t_deq, t_done)
+
+    def nic_dropped(self, frame: Any, place: str) -> None:
+        for x in self.listeners:
+            x.nic_dropped(frame, place)
+
+    def softnet_dropped(self, ctx: Any, skb: Any) -> None:
+        for x in self.listeners:
+            x.softnet_dropped(ctx, skb)
+
+
+def render_table(rec: PacketLife) -> Any:
+    """A rich Table of one packet's stages: time, step from the previous stage, where."""
+    from rich.table import Table
+
+    table = Table(title=f"frame {rec.index}: {rec.fate}", title_justify="left")
+    table.add_column("stage")
+    table.add_column("time (us)", justify="right")
+    table.add_column("+ (us)", justify="right")
+    table.add_column("where / note")
+    prev: float | None = None
+    for stage, t, where in rec.stages():
+        step = "" if prev is None else f"{(t - prev) * 1e6:+.3f}"
+        table.add_row(stage, f"{t * 1e6:.3f}", step, where)
+        prev = t
+    return table

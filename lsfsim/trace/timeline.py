@@ -1,0 +1,155 @@
+"""A Gantt chart of a run: what each CPU was doing, and where each packet was.
+
+Rows, top to bottom: for every CPU its hard-IRQ, softirq and process-context
+activity (busy intervals merged from the tracer's charges), then one row per
+recorded packet whose bars span its stages (wire, DMA, waiting in the RX ring,
+softirq processing up to the socket queue, waiting in the socket queue, the
+recvfrom copy), with a marker at the IRQ that led to its poll.
+
+``timeline_bars`` computes the bars as plain data (so that they can be checked
+against the run); ``plot_timeline`` draws them with matplotlib's Agg backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lsfsim.trace.ftrace import ROWS, FtraceTracer
+from lsfsim.trace.lifecycle import PacketLife
+
+STAGE_COLORS = {
+    "wire": "#7f7f7f",
+    "dma": "#bcbd22",
+    "rx ring": "#17becf",
+    "softirq": "#ff7f0e",
+    "socket queue": "#9467bd",
+    "recvfrom": "#2ca02c",
+}
+CONTEXT_COLORS = {"hardirq": "#d62728", "softirq": "#ff7f0e", "process": "#1f77b4"}
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One bar: a row, a start and a width in seconds, a colour and what it stands for."""
+
+    row: int
+    start: float
+    width: float
+    color: str
+    label: str
+
+
+@dataclass
+class Timeline:
+    rows: list[str]
+    bars: list[Bar]
+    irq_marks: list[tuple[int, float]]      # (row, time) of the IRQ that led to a poll
+    t0: float
+    t1: float
+
+
+def packet_segments(rec: PacketLife) -> list[tuple[str, float, float]]:
+    """(stage, start, end) of one packet, first socket that queued it."""
+    segs: list[tuple[str, float, float]] = []
+    if rec.t_wire is None:
+        return segs
+    wire_end = rec.t_wire_end if rec.t_wire_end is not None else rec.t_wire
+    segs.append(("wire", rec.t_wire, wire_end))
+    if rec.t_dma is not None:
+        segs.append(("dma", wire_end, rec.t_dma))
+    if rec.t_poll is None or rec.t_dma is None:
+        return segs
+    segs.append(("rx ring", rec.t_dma, rec.t_poll))
+    queued = next((v for v in rec.verdicts if v.outcome == "queued"), None)
+    if queued is None:
+        end = max((v.t for v in rec.verdicts), default=rec.t_poll)
+        segs.append(("softirq", rec.t_poll, end))
+        return segs
+    t_enq = queued.t_enq if queued.t_enq is not None else queued.t
+    segs.append(("softirq", rec.t_poll, t_enq))
+    copy = next((c for c in rec.copies if c.sock == queued.sock), None)
+    if copy is not None:
+        segs.append(("socket queue", t_enq, copy.t_deq))
+        segs.append(("recvfrom", copy.t_deq, copy.t_done))
+    return segs
+
+
+def timeline_bars(tracer: FtraceTracer | None, records: list[PacketLife], ncpus: int,
+                  margin: float = 0.05) -> Timeline:
+    """The chart as data: CPU activity rows then one row per packet, clipped to the packets'
+    time span (plus ``margin`` of it on each side)."""
+    spans = [seg for rec in records for seg in packet_segments(rec)]
+    if spans:
+        lo = min(s[1] for s in spans)
+        hi = max(s[2] for s in spans)
+    else:
+        lo, hi = 0.0, 0.0
+    pad = (hi - lo) * margin
+    t0, t1 = lo - pad, hi + pad
+    rows: list[str] = []
+    bars: list[Bar] = []
+    busy = tracer.busy_intervals() if tracer is not None else {}
+    for cpu in range(ncpus):
+        for ctx in ROWS:
+            row = len(rows)
+            rows.append(f"CPU{cpu} {ctx}")
+            for a, b in busy.get((cpu, ctx), ()):
+                if b < t0 or a > t1:
+                    continue
+                bars.append(Bar(row, a, b - a, CONTEXT_COLORS[ctx], ctx))
+    marks: list[tuple[int, float]] = []
+    for rec in records:
+        row = len(rows)
+        rows.append(f"frame {rec.index}")
+        for stage, a, b in packet_segments(rec):
+            bars.append(Bar(row, a, b - a, STAGE_COLORS[stage], stage))
+        if rec.t_irq is not None and rec.t_poll is not None:
+            marks.append((row, rec.t_irq))
+    return Timeline(rows, bars, marks, t0, t1)
+
+
+def plot_timeline(timeline: Timeline, path: str | Path | None = None,
+                  title: str | None = None) -> Any:
+    """Draw the chart (times in microseconds); save it when ``path`` ends in .png or .svg."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    if path is not None and Path(path).suffix.lower() not in (".png", ".svg"):
+        raise ValueError(f"--plot: {path}: the file name must end in .png or .svg")
+    nrows = len(timeline.rows)
+    fig = Figure(figsize=(11, 1.2 + 0.32 * nrows))
+    ax = fig.add_subplot()
+    by_row: dict[int, list[Bar]] = {}
+    for bar in timeline.bars:
+        by_row.setdefault(bar.row, []).append(bar)
+    for row, bars in sorted(by_row.items()):
+        ax.broken_barh([(b.start * 1e6, b.width * 1e6) for b in bars], (row - 0.4, 0.8),
+                       facecolors=[b.color for b in bars], gid=timeline.rows[row])
+    if timeline.irq_marks:
+        ax.scatter([t * 1e6 for _row, t in timeline.irq_marks],
+                   [row for row, _t in timeline.irq_marks], marker="v", color="black",
+                   s=18, zorder=3, label="IRQ that led to the poll")
+    ax.set_yticks(range(nrows), timeline.rows)
+    ax.set_ylim(nrows - 0.5, -0.5)
+    if timeline.t1 > timeline.t0:
+        ax.set_xlim(timeline.t0 * 1e6, timeline.t1 * 1e6)
+    ax.set_xlabel("simulated time (us)")
+    ax.grid(axis="x", alpha=0.3)
+    handles = [Patch(color=c, label=f"CPU {k}") for k, c in CONTEXT_COLORS.items()]
+    handles += [Patch(color=c, label=k) for k, c in STAGE_COLORS.items()]
+    if timeline.irq_marks:
+        handles.append(Line2D([], [], marker="v", color="black", linestyle="",
+                              label="IRQ that led to the poll"))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path)
+    return fig

@@ -1,0 +1,206 @@
+"""Per-packet lifecycles: hand-computed timestamps, stage order, drops, the timeline plot."""
+
+from __future__ import annotations
+
+import pytest
+
+from lsfsim.config.model import load_model
+from lsfsim.scenario import Scenario, SocketSpec, TrafficSpec
+from lsfsim.trace import FtraceTracer, LifecycleRecorder, run_traced
+from lsfsim.trace.timeline import plot_timeline, timeline_bars
+
+BYTE_100M = 80e-9          # one byte at 100 Mb/s
+
+
+def cbr(size: int, packets: int, rate: float, **sock) -> Scenario:
+    return Scenario(traffic=TrafficSpec(kind="cbr", rate=rate, packets=packets, size=size),
+                    sockets=[SocketSpec(**{"filter": None, **sock})])
+
+
+@pytest.mark.parametrize("length", [1000, 100])
+def test_single_packet_on_an_idle_machine_matches_hand_computation(length):
+    """One frame, nothing else running: every stage from the cost table by hand.
+
+    1000 bytes go up in the ring's own skb; 100 bytes (<= rx_copybreak 200) are
+    copied into a fresh skb (memcpy, fixed + per byte).  The socket has no filter,
+    its reader sleeps in recvfrom on the other CPU.
+    """
+    model = load_model("testbed")
+    nic = model.hardware.nic
+    costs = model.kernel.costs
+
+    def c(name: str) -> float:
+        return costs[name].fixed
+
+    assert nic.link_rate == pytest.approx(100e6)
+    rec = LifecycleRecorder()
+    result = run_traced(model, cbr(length, 1, 1000.0), recorder=rec)
+    assert result.sockets[0]["delivered"] == 1
+    life = rec[0]
+    t_wire_end = life.t_wire + (8 + length + 4) * BYTE_100M      # preamble + frame + FCS
+    t_dma = t_wire_end + nic.dma_latency + length / nic.dma_rate
+    t_irq = t_dma                                                 # INEA set, CPU 0 idle
+    isr = (c("hardirq") + c("pcnet32_interrupt") + 2 * c("pcnet32_wio_read_csr")
+           + 2 * c("pcnet32_wio_write_csr") + c("__napi_schedule"))
+    softirq = c("__do_softirq") + c("net_rx_action") + c("pcnet32_poll")
+    rx = c("pcnet32_rx_entry") + c("dev_alloc_skb") + c("skb_put") + c("eth_type_trans")
+    if length <= nic.rx_copybreak:
+        rx += c("memcpy") + length * costs["memcpy"].per_byte
+    t_poll = t_irq + isr + softirq + rx
+    # netif_receive_skb; a tap before ip_rcv gets a shared skb: deliver_skb, clone, kfree_skb
+    t_enq = t_poll + (c("netif_receive_skb") + c("deliver_skb") + c("packet_rcv")
+                      + c("skb_clone") + c("kfree_skb") + c("__skb_queue_tail")
+                      + c("sock_def_readable") + c("try_to_wake_up"))
+    t_deq = t_enq + c("schedule")                                 # the reader switches in
+    t_done = t_deq + (c("skb_copy_datagram_iovec")
+                      + length * costs["skb_copy_datagram_iovec"].per_byte
+                      + c("skb_free_datagram"))
+    expected = {"wire end": t_wire_end, "dma": t_dma, "irq": t_irq, "poll": t_poll,
+                "enqueue": t_enq, "dequeue": t_deq, "copied": t_done}
+    (verdict,) = life.verdicts
+    (copy,) = life.copies
+    got = {"wire end": life.t_wire_end, "dma": life.t_dma, "irq": life.t_irq,
+           "poll": life.t_poll, "enqueue": verdict.t_enq, "dequeue": copy.t_deq,
+           "copied": copy.t_done}
+    for stage, t in expected.items():
+        assert got[stage] == pytest.approx(t, abs=1e-12), stage
+    assert verdict.outcome == "queued" and verdict.snaplen == length
+    assert (life.poll_cpu, life.poll_context) == (0, "softirq")
+    assert (copy.reader, copy.cpu) == ("reader0.0", 1)
+    assert life.length == length and life.fate == "copied"
+
+
+def _check_order(life) -> None:
+    assert life.t_wire < life.t_wire_end <= life.t_dma <= life.t_poll
+    assert life.t_irq <= life.t_poll
+    for v in life.verdicts:
+        assert life.t_poll <= v.t
+        if v.outcome == "queued":
+            assert v.t <= v.t_enq
+    queued = {v.sock: v.t_enq for v in life.verdicts if v.outcome == "queued"}
+    for c in life.copies:
+        assert queued[c.sock] <= c.t_deq <= c.t_done
+
+
+def test_stages_are_ordered_under_load_and_irqs_can_precede_the_dma():
+    """148 kpps of minimum frames into a 4-descriptor ring: NAPI runs pick up frames whose DMA
+    completed after the IRQ that started the run (t_irq < t_dma), never after their poll."""
+    rec = LifecycleRecorder()
+    result = run_traced("testbed", Scenario(
+        traffic=TrafficSpec(kind="cbr", rate=148_000.0, packets=400, size=60),
+        sockets=[SocketSpec(filter=None)], rx_ring=4), recorder=rec)
+    lives = rec.sorted()
+    assert len(lives) == result["offered"] == 400
+    for life in lives:
+        _check_order(life)
+    early = [life for life in lives if life.t_irq < life.t_dma]
+    late = [life for life in lives if life.t_irq >= life.t_dma]
+    assert early and late
+    # an early IRQ is the one that started the NAPI run: no other IRQ in between
+    irqs = sorted({life.t_irq for life in lives})
+    for life in early:
+        assert not any(life.t_irq < t <= life.t_poll for t in irqs)
+    assert sum(1 for life in lives if life.fate == "copied") == result.sockets[0]["delivered"]
+
+
+def test_drops_are_recorded_where_they_happen():
+    # a receive buffer for about two in-place skbs and a slow reader: drop_n_acct
+    rec = LifecycleRecorder()
+    result = run_traced("testbed", cbr(1000, 60, 20_000.0, rcvbuf=2000, reader_work=200e-6),
+                        recorder=rec)
+    sock = result.sockets[0]
+    fates = [life.fate for life in rec.sorted()]
+    assert fates.count("rcvbuf_drop") == sock["rcvbuf_drops"] > 0
+    assert fates.count("copied") == sock["delivered"]
+    # a filter that refuses everything
+    rec = LifecycleRecorder(packets=[0, 2])
+    result = run_traced("testbed", cbr(100, 4, 5000.0, filter="tcp"), recorder=rec)
+    assert sorted(rec.records) == [0, 2]
+    for life in rec.sorted():
+        assert [v.outcome for v in life.verdicts] == ["filtered"] and not life.copies
+    # a full RX ring: the chip misses frames (rx_missed_errors), each one recorded
+    rec = LifecycleRecorder()
+    result = run_traced("testbed-vm", Scenario(
+        traffic=TrafficSpec(kind="cbr", rate=148_000.0, packets=150, size=60),
+        sockets=[SocketSpec(filter=None)], rx_ring=4), recorder=rec)
+    missed = [life for life in rec.sorted() if life.dropped == "rx_missed_errors"]
+    assert len(missed) == result["rx_missed_errors"] > 0
+    for life in missed:
+        assert life.t_poll is None and life.t_wire < life.t_wire_end < life.t_dma
+        assert life.stages()[-1][0].startswith("dropped: rx_missed_errors")
+
+
+def test_timeline_bars_are_the_runs_data(tmp_path):
+    tracer = FtraceTracer(activity=True, calls=False)
+    rec = LifecycleRecorder(packets=[2, 5])
+    result = run_traced("testbed", cbr(100, 8, 20_000.0), tracer=tracer, recorder=rec)
+    # busy rows: the merged charges add up to the run's CPU time
+    busy = tracer.busy_intervals()
+    for row in result["cpu_time"]:
+        cpu = row["cpu"]
+        for ctx, expected in (("hardirq", row["hi"]), ("softirq", row["si"]),
+                              ("process", row["sy"] + row["us"])):
+            total = sum(b - a for a, b in busy.get((cpu, ctx), ()))
+            assert total == pytest.approx(expected, abs=1e-12), (cpu, ctx)
+    timeline = timeline_bars(tracer, rec.sorted(), ncpus=2)
+    assert timeline.rows[:6] == ["CPU0 hardirq", "CPU0 softirq", "CPU0 process",
+                                 "CPU1 hardirq", "CPU1 softirq", "CPU1 process"]
+    assert timeline.rows[6:] == ["frame 2", "frame 5"]
+    for row, life in ((6, rec[2]), (7, rec[5])):
+        (v,) = life.verdicts
+        (cp,) = life.copies
+        want = [("wire", life.t_wire, life.t_wire_end), ("dma", life.t_wire_end, life.t_dma),
+                ("rx ring", life.t_dma, life.t_poll), ("softirq", life.t_poll, v.t_enq),
+                ("socket queue", v.t_enq, cp.t_deq), ("recvfrom", cp.t_deq, cp.t_done)]
+        got = [(b.label, b.start, b.start + b.width) for b in timeline.bars if b.row == row]
+        assert [g[0] for g in got] == [w[0] for w in want]
+        for (_l, a, b), (_m, x, y) in zip(got, want, strict=True):
+            assert a == pytest.approx(x, abs=1e-15) and b == pytest.approx(y, abs=1e-15)
+        assert (row, life.t_irq) in timeline.irq_marks
+    # the softirq row holds CPU 0's NAPI work during each frame's softirq stage
+    for life in rec.sorted():
+        assert any(b.row == 1 and b.start <= life.t_poll < b.start + b.width
+                   for b in timeline.bars)
+    # what matplotlib draws: one collection per row, its rectangles at the bars (in us)
+    fig = plot_timeline(timeline, tmp_path / "t.png")
+    ax = fig.axes[0]
+    drawn = {coll.get_gid(): sorted(x for p in coll.get_paths()
+                                    for x in (float(p.vertices[:, 0].min()),
+                                              float(p.vertices[:, 0].max())))
+             for coll in ax.collections if coll.get_gid()}
+    for row, name in enumerate(timeline.rows):
+        bars = sorted(x for b in timeline.bars if b.row == row
+                      for x in (b.start * 1e6, (b.start + b.width) * 1e6))
+        if bars:
+            assert drawn[name] == pytest.approx(bars, abs=1e-6), name
+    assert drawn["frame 2"][0] == pytest.approx(rec[2].t_wire * 1e6)
+    assert drawn["frame 5"][-1] == pytest.approx(rec[5].copies[0].t_done * 1e6)
+    assert (tmp_path / "t.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    plot_timeline(timeline, tmp_path / "t.svg")
+    assert b"<svg" in (tmp_path / "t.svg").read_bytes()[:500]
+    with pytest.raises(ValueError, match="png or .svg"):
+        plot_timeline(timeline, tmp_path / "t.pdf")
+
+
+def _cli(*args: str):
+    import typer
+    from typer.testing import CliRunner
+
+    from lsfsim.cli import trace_cmd
+
+    app = typer.Typer()
+    trace_cmd.register(app)
+    return CliRunner().invoke(app, list(args))
+
+
+def test_cli_lifecycle(tmp_path):
+    plot = tmp_path / "life.svg"
+    res = _cli("lifecycle", "3,4", "--plot", str(plot))
+    assert res.exit_code == 0, res.output
+    assert "frame 3: copied" in res.output and "frame 4: copied" in res.output
+    assert "DMA done" in res.output and "copied to user" in res.output
+    assert plot.is_file()
+    res = _cli("lifecycle", "999")
+    assert res.exit_code == 2 and "frame 999" in res.output
+    res = _cli("lifecycle", "1", "--plot", str(tmp_path / "x.jpg"))
+    assert res.exit_code == 2 and "--plot" in res.output
