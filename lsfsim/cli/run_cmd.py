@@ -126,7 +126,7 @@ def register(app: typer.Typer) -> None:
         promisc: bool = typer.Option(False, "--promisc", help="Set IFF_PROMISC (SIOCSIFFLAGS)."),
         seed: int = typer.Option(1, "--seed", help="Random seed."),
         no_drain: bool = typer.Option(False, "--no-drain", help="Stop at --duration instead of draining queues."),
-        json_out: str = typer.Option(None, "--json", help="Write every counter and statistic to FILE."),
+        json_out: str = typer.Option(None, "--json", help="Write every counter and statistic to FILE ('-': stdout)."),
         report: str = typer.Option(None, "--report", help="Write a self-contained HTML report (with plots) to DIR."),
         proc: bool = typer.Option(False, "--proc", help="Print /proc/net/dev, softnet_stat, packet and PACKET_STATISTICS as at the end."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary on stdout."),
@@ -154,7 +154,9 @@ def register(app: typer.Typer) -> None:
             result = machine.run(progress=progress)
         finally:
             progress.close()
-        if json_out:
+        if json_out == "-":
+            typer.echo(result.to_json())
+        elif json_out:
             result.write_json(json_out)
         if not quiet:
             print_summary(result)

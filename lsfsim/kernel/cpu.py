@@ -204,30 +204,37 @@ class ExecContext:
         """Execute a plan: one addition when untraced, every step when traced.
 
         ``extra`` is the variable part of the plan's variable step (copy bytes,
-        filter instructions), in seconds.
+        filter instructions), in seconds.  Time advances by exactly the same
+        amount either way, so tracing never changes a simulation.
         """
         tracer = self.tracer
+        total = plan.total + extra
         if tracer is None:
-            total = plan.total + extra
             self.t += total
             self.acct[self.bucket] += total
             plan.count += 1
             if extra:
                 plan.extra += extra
             return
+        end = self.t + total
+        profile, calls = self.profile, self.calls
         for op, fn, dt in plan.steps:
-            if op == CHARGE:
-                self.charge(fn, dt)
-            elif op == VARIABLE:
-                self.charge(fn, dt + extra)
-            elif op == SELF:
-                self.charge(fn, dt, call=False)
-            elif op == ENTER:
+            if op == ENTER:
                 tracer.enter(self, fn)
             elif op == EXIT:
                 tracer.exit(self, fn)
-            else:
+            elif op == MARK:
                 tracer.mark(self, fn)
+            else:
+                if op == VARIABLE:
+                    dt += extra
+                tracer.leaf(self, fn, dt)
+                self.t = min(self.t + dt, end)   # rounding never runs past the plan's end
+                profile[fn] += dt
+                if op != SELF:
+                    calls[fn] += 1
+        self.t = end
+        self.acct[self.bucket] += total
 
     def enter(self, fn: str) -> None:
         """A function with children begins (only the tracer cares)."""

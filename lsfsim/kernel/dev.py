@@ -159,7 +159,6 @@ class NetCore:
         while work < budget and queue:
             skb = queue.popleft()
             skb.t_poll = ctx.t
-            softnet.processed -= 1      # counted once: netif_rx already did
             self.netif_receive_skb(ctx, skb)
             work += 1
             if ctx.task is None:

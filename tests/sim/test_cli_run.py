@@ -1,0 +1,94 @@
+"""``lsfsim run``: options, JSON output, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from lsfsim.cli.main import app
+
+runner = CliRunner()
+
+
+def _run(*args: str):
+    return runner.invoke(app, ["run", *args])
+
+
+def test_cbr_run_writes_the_documented_json(tmp_path):
+    out = tmp_path / "r.json"
+    res = _run("--traffic", "cbr", "--rate", "50000", "--size", "64", "--packets", "500",
+               "--json", str(out), "-q")
+    assert res.exit_code == 0, res.output
+    data = json.loads(out.read_text())
+    for key in ("offered", "rx_missed_errors", "rx_dropped", "softnet_dropped", "time_squeeze",
+                "interrupts", "napi_polls", "received", "sockets", "sim_seconds",
+                "wall_seconds", "events"):
+        assert key in data, key
+    assert data["offered"] == 500
+    sock = data["sockets"][0]
+    for key in ("filtered", "tp_packets", "tp_drops", "delivered", "queued"):
+        assert key in sock
+    assert sock["delivered"] == 500          # the cbr source sends from the lecture's host
+
+
+def test_filter_and_sockets_options():
+    res = _run("--traffic", "cbr", "--packets", "300", "--filter", "tcp", "--sockets", "2", "-q",
+               "--json", "-")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert [s["filtered"] for s in data["sockets"]] == [300, 300]
+
+
+def test_summary_names_the_kernel_counters():
+    res = _run("--traffic", "cbr", "--packets", "200", "--rcvbuf", "300", "--reader-work", "1ms")
+    assert res.exit_code == 0, res.output
+    for text in ("rx_missed_errors", "tp_drops", "PACKET_STATISTICS", "hi", "si",
+                 "pcnet32_wio_write_csr", "latency"):
+        assert text in res.output
+
+
+def test_no_napi_option_counts_softnet():
+    res = _run("--traffic", "cbr", "--packets", "200", "--no-napi", "-q", "--json", "-")
+    data = json.loads(res.output)
+    assert data["napi_polls"] == 0
+    # softnet_stat "total" counts netif_rx and netif_receive_skb: twice per frame
+    assert sum(s["processed"] for s in data["softnet"]) == 2 * 200
+
+
+def test_bad_inputs_give_one_line_errors(tmp_path):
+    bad_model = tmp_path / "m.toml"
+    bad_model.write_text("[hardware]\nname = 1\n")
+    cases = [
+        ("--traffic", "ftp"),
+        ("--traffic", "pcap"),
+        ("--pcap", str(tmp_path / "missing.pcap")),
+        ("--filter", "host and and"),
+        ("--model", "no-such-model"),
+        ("--model", str(bad_model)),
+        ("--reader-work", "5 parsecs"),
+        ("--rx-ring", "33"),
+        ("--size", "10"),
+    ]
+    for args in cases:
+        res = _run(*args, "-q")
+        assert res.exit_code == 2, (args, res.output)
+        lines = [ln for ln in res.output.splitlines() if ln.strip()]
+        assert len(lines) == 1 and lines[0].startswith("lsfsim: error:"), (args, res.output)
+        assert "Traceback" not in res.output
+
+
+def test_json_is_not_overwritten_by_a_failed_run(tmp_path):
+    out = tmp_path / "r.json"
+    out.write_text('{"old": true}')
+    res = _run("--filter", "host and and", "--json", str(out), "-q")
+    assert res.exit_code == 2
+    assert json.loads(out.read_text()) == {"old": True}
+
+
+def test_python_dash_m_entry_point():
+    proc = subprocess.run([sys.executable, "-m", "lsfsim", "run", "--traffic", "cbr",
+                           "--packets", "50", "-q"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
