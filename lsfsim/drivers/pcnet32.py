@@ -91,6 +91,7 @@ class Pcnet32:
         self.csr112 = 0
         self.irq_raised = False
         self._armed = False
+        self._rto_armed = False
         self._next: WireFrame | None = None
         # TX ring and qdisc
         self.tx_ring_size = nic.tx_ring
@@ -188,6 +189,8 @@ class Pcnet32:
                 return None
             frame = wire.pull()
             if frame is None:
+                if wire.blocked and wire.source.rto and not self._rto_armed:
+                    self._arm_rto()
                 return None
             frame.t_dma = frame.t_end + self.dma_latency + len(frame.data) * self.dma_byte_time
             self._next = frame
@@ -263,6 +266,20 @@ class Pcnet32:
 
     def _on_wire_unblock(self) -> None:
         self._arm(self.env.now)
+
+    def _arm_rto(self) -> None:
+        """The remote sender's retransmission timer, while it waits for our ACKs."""
+        self._rto_armed = True
+        tx_count = self.wire.tx_count
+
+        def expire(_ev: simpy.Event) -> None:
+            self._rto_armed = False
+            if self.wire.blocked and self.wire.tx_count == tx_count:
+                self.wire.timeout(self.env.now)
+            elif self.wire.blocked:
+                self._arm_rto()
+
+        self.env.timeout(self.wire.source.rto).callbacks.append(expire)
 
     # --- driver: interrupt handler --------------------------------------------
     def interrupt(self, ctx: ExecContext) -> Generator[simpy.Event, Any, None] | None:

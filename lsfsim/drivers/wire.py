@@ -50,6 +50,7 @@ class Wire:
         self.offered = 0          # frames put on the wire
         self.offered_bytes = 0
         self.blocked = False      # the source waits for the host to transmit
+        self.tx_count = 0         # frames the host has transmitted
         self.finished = False
         self.on_unblock: Callable[[], None] | None = None
 
@@ -89,8 +90,18 @@ class Wire:
             self.offered_bytes += length
             return WireFrame(data, start, end, index)
 
+    def timeout(self, t: float) -> None:
+        """The source has waited ``source.rto`` for the host with nothing sent: let it
+        give up on what it has in flight (TCP's retransmission timer)."""
+        if self.blocked and not self._feedback:
+            self.source.on_timeout(t)
+            self.blocked = False
+            if self.on_unblock is not None:
+                self.on_unblock()
+
     def notify_tx(self, t_end: float, frame: bytes) -> None:
         """The host's frame finished leaving at ``t_end``; tell the source in time order."""
+        self.tx_count += 1
         self._feedback.append((t_end, frame))
         if self.blocked:
             self.blocked = False
