@@ -137,7 +137,13 @@ class Machine:
         slot = itertools.count()
         self.apps: list[CaptureApp] = []
         for i, spec in enumerate(scenario.sockets):
-            cpus = [order[next(slot) % len(order)] for _ in range(max(1, spec.readers))]
+            if spec.cpu is not None:
+                if spec.cpu >= len(self.cpus):
+                    raise ValueError(f"sockets[{i}].cpu: CPU {spec.cpu} does not exist "
+                                     f"(the model has {len(self.cpus)})")
+                cpus = [self.cpus[spec.cpu]]
+            else:
+                cpus = [order[next(slot) % len(order)] for _ in range(max(1, spec.readers))]
             self.apps.append(CaptureApp(self, i, build_program(spec), spec.rcvbuf, spec.promisc,
                                         spec.readers, spec.reader_work, spec.buflen, cpus))
         self.senders: list[SenderApp] = []

@@ -60,6 +60,7 @@ class SocketSpec(BaseModel):
     reader_work: float = Field(0.0, ge=0, description="seconds of user work per packet")
     buflen: int = Field(65536, ge=1, description="recvfrom buffer length")
     promisc: bool = False
+    cpu: int | None = Field(None, ge=0, description="pin the readers to this CPU")
 
     @field_validator("filter")
     @classmethod

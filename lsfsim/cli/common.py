@@ -35,6 +35,13 @@ def one_line_errors(func: F) -> F:
             return func(*args, **kwargs)
         except typer.Exit:
             raise
+        except BrokenPipeError:
+            # the reader of our output went away (``... | head``): stop quietly
+            import os
+
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise typer.Exit(0) from None
         except expected as exc:
             fail(str(exc))
         except KeyboardInterrupt:

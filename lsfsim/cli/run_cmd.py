@@ -21,7 +21,8 @@ def scenario_from_options(*, model: str, traffic: str | None, rate: float | None
                           filter_expr: str | None, filter_file: str | None,
                           snaplen: int | None, rcvbuf: int | None, rx_ring: int | None,
                           sockets: int, readers: int, reader_work: str | None,
-                          no_napi: bool, seed: int, no_drain: bool, promisc: bool) -> Any:
+                          no_napi: bool, seed: int, no_drain: bool, promisc: bool,
+                          reader_cpu: int | None = None) -> Any:
     """Build a Scenario from command-line options (defaults: the lecture's run)."""
     from pydantic import ValidationError
 
@@ -51,7 +52,8 @@ def scenario_from_options(*, model: str, traffic: str | None, rate: float | None
             traffic_fields[key] = value
     if kind != "nc" and size is None:
         traffic_fields.setdefault("size", 1514)
-    sock_fields: dict[str, Any] = {"readers": readers, "reader_work": work, "promisc": promisc}
+    sock_fields: dict[str, Any] = {"readers": readers, "reader_work": work, "promisc": promisc,
+                                   "cpu": reader_cpu}
     if filter_file is not None:
         sock_fields["filter"] = None
         sock_fields["filter_file"] = filter_file
@@ -122,6 +124,7 @@ def register(app: typer.Typer) -> None:
         sockets: int = typer.Option(1, "--sockets", min=0, help="Number of capture sockets."),
         readers: int = typer.Option(1, "--readers", min=0, help="Reader threads per socket."),
         reader_work: str = typer.Option(None, "--reader-work", help="User work per packet, e.g. 20us."),
+        reader_cpu: int = typer.Option(None, "--reader-cpu", min=0, help="Pin the reader threads to this CPU (default: away from the IRQ's CPU)."),
         no_napi: bool = typer.Option(False, "--no-napi", help="Pre-NAPI driver: netif_rx from the IRQ handler."),
         promisc: bool = typer.Option(False, "--promisc", help="Set IFF_PROMISC (SIOCSIFFLAGS)."),
         seed: int = typer.Option(1, "--seed", help="Random seed."),
@@ -141,7 +144,11 @@ def register(app: typer.Typer) -> None:
             duration=duration, pcap=pcap, speed=speed, filter_expr=filter_expr,
             filter_file=filter_file, snaplen=snaplen, rcvbuf=rcvbuf, rx_ring=rx_ring,
             sockets=sockets, readers=readers, reader_work=reader_work, no_napi=no_napi,
-            seed=seed, no_drain=no_drain, promisc=promisc)
+            seed=seed, no_drain=no_drain, promisc=promisc, reader_cpu=reader_cpu)
+        if report and Path(report).exists() and not Path(report).is_dir():
+            raise InputError(f"--report: {report}: exists and is not a directory")
+        if json_out and json_out != "-" and not Path(json_out).resolve().parent.is_dir():
+            raise InputError(f"--json: {json_out}: no such directory")
         loaded = load_model(model)
         probes = []
         if report:

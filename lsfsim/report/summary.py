@@ -27,8 +27,9 @@ def summary_tables(result: Result) -> list[Table]:
     d = result.data
     tables: list[Table] = []
 
-    t = Table(title=f"lsfsim: {d['model']} (Linux {d['kernel_version']}), "
-                    f"{d['sim_seconds'] * 1e3:.3f} ms simulated", title_justify="left")
+    t = Table(title="packets and bytes per stage", title_justify="left",
+              caption=f"model {d['model']}, Linux {d['kernel_version']}, "
+                      f"{d['sim_seconds'] * 1e3:.3f} ms simulated", caption_justify="left")
     t.add_column("stage")
     t.add_column("packets", justify="right")
     t.add_column("bytes", justify="right")
