@@ -9,10 +9,10 @@ returns a ``Result``.
 from __future__ import annotations
 
 import itertools
-from collections import defaultdict
 import math
 import random
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 

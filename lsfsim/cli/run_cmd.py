@@ -89,7 +89,7 @@ class _LateProgress:
         if self.bar is None:
             if time.perf_counter() - self.started < self.after or not sys.stderr.isatty():
                 return
-            from rich.progress import BarColumn, Progress, TimeElapsedColumn, TextColumn
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
             self.bar = Progress(TextColumn("simulating"), BarColumn(),
                                 TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),

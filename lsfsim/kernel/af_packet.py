@@ -28,9 +28,9 @@ SIZEOF_SK_FILTER = 24   # struct sk_filter on x86_64, 2.6.33 (cbpf-versions.md Â
 def uses_skb_meta(program: Program) -> bool:
     """Whether a program can read sk_buff fields (ancillary loads), so needs an SkbMeta."""
     for code, _jt, _jf, k in program.insns:
-        if code & 0x07 == 0x00 and code & 0xE0 in (0x20, 0x40):   # LD ABS / LD IND
-            if code & 0xE0 == 0x40 or k & 0x80000000:
-                return True
+        is_load = code & 0x07 == 0x00 and code & 0xE0 in (0x20, 0x40)   # LD ABS / LD IND
+        if is_load and (code & 0xE0 == 0x40 or k & 0x80000000):
+            return True
     return False
 
 

@@ -20,7 +20,18 @@ from typing import TYPE_CHECKING, Any
 
 import simpy
 
-from lsfsim.kernel.cpu import CPU, HARDIRQ, HI, PROCESS, SI, SOFTIRQ, ExecContext, charge, enter, exit_
+from lsfsim.kernel.cpu import (
+    CPU,
+    HARDIRQ,
+    HI,
+    PROCESS,
+    SI,
+    SOFTIRQ,
+    ExecContext,
+    charge,
+    enter,
+    exit_,
+)
 
 if TYPE_CHECKING:
     from lsfsim.machine import Machine
