@@ -191,7 +191,7 @@ class PacketSock(Sock):
         dev = self.machine.dev
         return SkbMeta(protocol=skb.protocol, pkt_type=skb.pkt_type, ifindex=dev.ifindex,
                        hatype=1, cpu=ctx.cpu.index, network_offset=14,
-                       random_seed=self.machine.seed)
+                       random_seed=self.machine.rng.getrandbits(32))   # prandom_u32, per run
 
     # --- recvfrom -----------------------------------------------------------
     def packet_recvmsg(self, ctx: ExecContext, buflen: int) -> SkBuff:
