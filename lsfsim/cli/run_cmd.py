@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 
+from lsfsim.cli import options
 from lsfsim.cli.common import InputError, one_line_errors
 from lsfsim.config.units import parse_duration
 
@@ -107,28 +108,28 @@ def register(app: typer.Typer) -> None:
     @app.command("run")
     @one_line_errors
     def run_command(
-        model: str = typer.Option("testbed", "--model", help="Model NAME (models/NAME.toml) or FILE."),
-        traffic: str = typer.Option(None, "--traffic", help="nc | cbr | poisson | onoff | pcap"),
-        rate: float = typer.Option(None, "--rate", help="Packets per second (cbr, poisson, onoff)."),
-        size: int = typer.Option(None, "--size", help="Frame length without FCS, 60..1514."),
-        packets: int = typer.Option(None, "--packets", help="Number of frames to offer."),
-        nbytes: int = typer.Option(None, "--bytes", help="Bytes to offer (nc: bytes to transfer)."),
-        duration: str = typer.Option(None, "--duration", help="Traffic duration, e.g. 1s, 200ms."),
-        pcap: str = typer.Option(None, "--pcap", help="Replay this pcap/pcapng file."),
-        speed: float = typer.Option(None, "--speed", help="pcap replay: x times faster; 0 = as fast as the link allows."),
-        filter_expr: str = typer.Option(None, "--filter", help="pcap filter expression (libpcap)."),
-        filter_file: str = typer.Option(None, "--filter-file", help="BPF program file (any lsfsim bpf format)."),
-        snaplen: int = typer.Option(None, "--snaplen", help="Snapshot length (the filter's accept value)."),
-        rcvbuf: int = typer.Option(None, "--rcvbuf", help="SO_RCVBUF value (the kernel doubles it)."),
-        rx_ring: int = typer.Option(None, "--rx-ring", help="RX descriptors (power of two, 4..512)."),
-        sockets: int = typer.Option(1, "--sockets", min=0, help="Number of capture sockets."),
-        readers: int = typer.Option(1, "--readers", min=0, help="Reader threads per socket."),
-        reader_work: str = typer.Option(None, "--reader-work", help="User work per packet, e.g. 20us."),
-        reader_cpu: int = typer.Option(None, "--reader-cpu", min=0, help="Pin the reader threads to this CPU (default: away from the IRQ's CPU)."),
-        no_napi: bool = typer.Option(False, "--no-napi", help="Pre-NAPI driver: netif_rx from the IRQ handler."),
-        promisc: bool = typer.Option(False, "--promisc", help="Set IFF_PROMISC (SIOCSIFFLAGS)."),
-        seed: int = typer.Option(1, "--seed", help="Random seed."),
-        no_drain: bool = typer.Option(False, "--no-drain", help="Stop at --duration instead of draining queues."),
+        model: options.Model = "testbed",
+        traffic: options.Traffic = None,
+        rate: options.Rate = None,
+        size: options.Size = None,
+        packets: options.Packets = None,
+        nbytes: options.Bytes = None,
+        duration: options.Duration = None,
+        pcap: options.Pcap = None,
+        speed: options.Speed = None,
+        filter_expr: options.Filter = None,
+        filter_file: options.FilterFile = None,
+        snaplen: options.Snaplen = None,
+        rcvbuf: options.Rcvbuf = None,
+        rx_ring: options.RxRing = None,
+        sockets: options.Sockets = 1,
+        readers: options.Readers = 1,
+        reader_work: options.ReaderWork = None,
+        reader_cpu: options.ReaderCpu = None,
+        no_napi: options.NoNapi = False,
+        promisc: options.Promisc = False,
+        seed: options.Seed = 1,
+        no_drain: options.NoDrain = False,
         json_out: str = typer.Option(None, "--json", help="Write every counter and statistic to FILE ('-': stdout)."),
         report: str = typer.Option(None, "--report", help="Write a self-contained HTML report (with plots) to DIR."),
         proc: bool = typer.Option(False, "--proc", help="Print /proc/net/dev, softnet_stat, packet and PACKET_STATISTICS as at the end."),

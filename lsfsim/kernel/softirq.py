@@ -66,24 +66,12 @@ class InterruptRunner:
         ctx = self.ctx
         cpu = self.cpu
         softnet = cpu.softnet
-        tracer = ctx.tracer
         while True:
             if not self.pending:
                 self._idle = env.event()
                 yield self._idle
             ctx.t = env.now
-            # handle_irqs, inlined: most handlers (NAPI) finish without a step of their own
-            ctx.level, ctx.bucket = HARDIRQ, HI
-            while self.pending:
-                dev = self.pending.popleft()
-                if tracer is not None:
-                    tracer.irq_entry(ctx, dev.irq)
-                ctx.run(self.plan_do_irq)
-                steps = dev.interrupt(ctx)
-                if steps is not None:
-                    yield from steps
-                if tracer is not None:
-                    tracer.irq_exit(ctx, dev.irq)
+            yield from self.handle_irqs(ctx)
             if softnet.net_rx_pending and not cpu.in_softirq:
                 yield from do_softirq(self.machine, ctx)
             step = ctx.step_event()
