@@ -445,7 +445,7 @@ def test_random_checker_matches_kernel(checker_ready) -> None:
 
 @pytest.mark.slow
 def test_random_checker_matches_kernel_sweep(checker_ready) -> None:
-    _checker_property(20000, 40)()
+    _checker_property(10000, 40)()
 
 
 def test_valid_random_programs_are_accepted_alike(checker_ready) -> None:
