@@ -162,7 +162,7 @@ def engines(prog: Program, packets: list[tuple[bytes, int]], kernel: str
         filt = pcapc.bpf_filter
         return sum(1 for p in frames if filt(insns, p))
 
-    lib = ctypes.CDLL(pcapc.library_path())
+    lib = ctypes.CDLL(pcapc.libpcap_path())
     bpf_filter = lib.bpf_filter
     bpf_filter.restype = ctypes.c_uint
     bpf_filter.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_uint, ctypes.c_uint]

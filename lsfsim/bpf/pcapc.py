@@ -32,7 +32,7 @@ __all__ = [
     "bpf_filter",
     "bpf_validate",
     "compile_expression",
-    "library_path",
+    "libpcap_path",
     "libpcap_version",
     "linktype_value",
 ]
@@ -126,7 +126,7 @@ def _declare(lib: ctypes.CDLL) -> None:
 
 
 @lru_cache(maxsize=1)
-def library_path() -> str:
+def libpcap_path() -> str:
     """The file of the libpcap in use (resolved with dladdr)."""
     lib = _lib()
     try:
@@ -142,7 +142,7 @@ def library_path() -> str:
 
 def libpcap_version() -> str:
     """``pcap_lib_version()`` and the shared object it comes from."""
-    return f"{_lib().pcap_lib_version().decode()} ({library_path()})"
+    return f"{_lib().pcap_lib_version().decode()} ({libpcap_path()})"
 
 
 # --- pcap_compile ------------------------------------------------------------

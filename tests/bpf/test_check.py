@@ -257,7 +257,7 @@ def _libpcap():
     try:
         from lsfsim.bpf import pcapc
 
-        lib = ctypes.CDLL(pcapc.library_path())
+        lib = ctypes.CDLL(pcapc.libpcap_path())
     except Exception as exc:  # noqa: BLE001 - any failure means: no oracle here
         pytest.skip(f"libpcap not loadable: {exc}")
     lib.bpf_validate.restype = ctypes.c_int

@@ -188,7 +188,7 @@ def test_compiled_filter_beats_libpcap_through_ctypes() -> None:
     from lsfsim.bpf import Program, pcapc
 
     prog = Program.from_expression("host 208.68.139.89")
-    lib = ctypes.CDLL(pcapc.library_path())
+    lib = ctypes.CDLL(pcapc.libpcap_path())
     bpf_filter = lib.bpf_filter
     bpf_filter.restype = ctypes.c_uint
     bpf_filter.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_uint, ctypes.c_uint]

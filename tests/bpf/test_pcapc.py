@@ -181,8 +181,8 @@ def test_compile_is_thread_safe() -> None:
 def test_libpcap_version_names_the_library() -> None:
     text = pcapc.libpcap_version()
     assert text.startswith("libpcap version ")
-    assert Path(pcapc.library_path()).exists()
-    assert pcapc.library_path() in text
+    assert Path(pcapc.libpcap_path()).exists()
+    assert pcapc.libpcap_path() in text
 
 
 def test_library_override_with_bundled_copy() -> None:
