@@ -34,6 +34,22 @@ def _root(
     """lsfsim: a discrete-event simulator of Linux packet capture."""
 
 
+@app.command("models")
+def models_command() -> None:
+    """List the models (models/NAME.toml) usable with --model, with their descriptions."""
+    from lsfsim.cli.common import fail
+    from lsfsim.config.model import ModelError, list_models, load_model
+
+    for name in list_models():
+        try:
+            model = load_model(name)
+        except ModelError as exc:
+            fail(str(exc))
+        hw, kernel = model.hardware, model.kernel
+        typer.echo(f"{name:14} Linux {kernel.version}, {hw.cpu.count} CPU(s), "
+                   f"{hw.nic.type} at {hw.nic.link_rate / 1e6:g} Mbit/s: {model.description}")
+
+
 def _register() -> None:
     from lsfsim.cli import bpf_cmd
 

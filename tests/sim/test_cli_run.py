@@ -92,3 +92,11 @@ def test_python_dash_m_entry_point():
     proc = subprocess.run([sys.executable, "-m", "lsfsim", "run", "--traffic", "cbr",
                            "--packets", "50", "-q"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_models_command_lists_the_shipped_models():
+    res = runner.invoke(app, ["models"])
+    assert res.exit_code == 0, res.output
+    names = [line.split()[0] for line in res.output.splitlines()]
+    assert {"testbed", "testbed-vm", "modern"} <= set(names)
+    assert "Linux 2.6.33" in res.output
