@@ -17,7 +17,7 @@ import simpy
 from lsfsim.bpf import Program
 from lsfsim.kernel import syscalls
 from lsfsim.kernel.af_packet import PacketSock
-from lsfsim.kernel.cpu import CPU, PROCESS, SY, US, ExecContext, charge
+from lsfsim.kernel.cpu import CPU, PROCESS, SY, US, ExecContext, charge, enter, exit_, self_time
 from lsfsim.kernel.skbuff import PACKET_OUTGOING
 
 if TYPE_CHECKING:
@@ -93,7 +93,10 @@ class Reader:
         ctx = self.ctx
         c = machine.costs
         plan = machine.plan
-        plan_schedule = plan(charge("schedule", c.schedule))
+        # schedule() spans the sleep, as in ftrace: a context switch away, the wait,
+        # and a context switch back when woken
+        plan_sleep = plan(enter("schedule"), charge("schedule", c.schedule))
+        plan_woken = plan(self_time("schedule", c.schedule), exit_("schedule"))
         queue = sock.sk_receive_queue
         lat = machine.latency
         hists = [lat[stage] for stage in ("nic_dma", "rx_ring", "softirq", "socket_queue",
@@ -124,7 +127,7 @@ class Reader:
                 wake = sock.prepare_to_wait_exclusive()
                 # Switch away.  Its time is not waited for here: if the wake-up comes
                 # before the switch is over, the thread goes on from the switch's end.
-                ctx.run(plan_schedule)
+                ctx.run(plan_sleep)
                 cpu.release(self)
                 self.sleeps += 1
                 yield wake
@@ -133,7 +136,7 @@ class Reader:
                     yield wait
                 if ctx.t < env.now:
                     ctx.t = env.now
-                ctx.run(plan_schedule)                       # and back
+                ctx.run(plan_woken)
             t_deq = ctx.t
             skb = sock.packet_recvmsg(ctx, buflen)
             # the system call's burst (ExecContext.sync, inlined on this hot path)
