@@ -82,6 +82,10 @@ class Wire:
                 self.finished = True
                 return None
             length = len(data)
+            if length < self.min_frame:
+                # the sender pads a short frame to the minimum (a replayed capture may
+                # even hold empty records)
+                data = data.ljust(self.min_frame, b"\0")
             end = start + (self.preamble + (length if length > self.min_frame else self.min_frame)
                            + self.fcs) * self.byte_time
             self.free_at = end + self.ifg * self.byte_time

@@ -124,3 +124,22 @@ def test_mac_filter_and_promiscuous_mode():
         result = machine.run()
         assert result["received"] == expected
         assert result["mac_filtered"] == 100 - expected
+
+
+def test_replayed_runt_and_empty_records_are_padded_on_the_wire(tmp_path):
+    """A capture may hold records shorter than an Ethernet header (even empty ones)."""
+    from lsfsim.pcapio import PcapWriter
+    from lsfsim.scenario import Scenario, SocketSpec, TrafficSpec
+
+    path = tmp_path / "runts.pcap"
+    with PcapWriter(path) as writer:
+        for i, size in enumerate((0, 5, 13, 42, 60)):
+            writer.write(b"\xff" * size, ts=i * 1e-4)
+    scenario = Scenario(traffic=TrafficSpec(kind="pcap", pcap=str(path)),
+                        sockets=[SocketSpec(filter=None)])
+    result = Machine(model(), scenario).run()
+    assert result["offered"] == 5
+    # the empty record becomes 60 zero bytes: destination 00:00:00:00:00:00 is not ours
+    assert result["mac_filtered"] == 1
+    assert result["received"] == 4          # broadcast frames padded to 60 bytes
+    assert result["netdev"]["rx_bytes"] == 4 * 60
