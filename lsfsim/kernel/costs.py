@@ -17,10 +17,8 @@ class Costs:
     """Attribute view of a cost table, in seconds."""
 
     def __init__(self, table: Mapping[str, Any]) -> None:
-        self.names: dict[str, str] = {}
         for name, cost in table.items():
             attr = name.lstrip("_")
-            self.names[attr] = name
             setattr(self, attr, float(cost.fixed))
             setattr(self, attr + "_per_byte", float(cost.per_byte))
             setattr(self, attr + "_per_insn", float(cost.per_insn))

@@ -83,9 +83,6 @@ class NetCore:
             ctx.charge("dev_add_pack", self.costs.dev_add_pack)
         self.ptype_all.insert(0, sock)
 
-    def dev_remove_pack(self, sock: PacketSock) -> None:
-        self.ptype_all.remove(sock)
-
     # --- receive ------------------------------------------------------------
     def napi_schedule(self, ctx: ExecContext, napi: NapiStruct, charged: bool = False) -> bool:
         """napi_schedule_prep + __napi_schedule: add to this CPU's poll list, raise NET_RX.

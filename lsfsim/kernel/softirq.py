@@ -48,14 +48,12 @@ class InterruptRunner:
         self._idle: simpy.Event | None = None
         self.ctx = ExecContext(self.env, cpu, HARDIRQ, HI, machine.profile, machine.calls,
                                machine.tracer)
-        self.irqs = 0
         self.plan_do_irq = machine.plan(charge("do_IRQ", machine.costs.hardirq))
         self.env.process(self._run())
 
     def raise_irq(self, dev: Any) -> None:
         """A device asserts its interrupt line towards this CPU."""
         self.pending.append(dev)
-        self.irqs += 1
         if self._idle is not None:
             idle, self._idle = self._idle, None
             idle.succeed()
