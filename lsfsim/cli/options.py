@@ -48,3 +48,7 @@ Promisc = Annotated[bool, typer.Option("--promisc", help="Set IFF_PROMISC (SIOCS
 Seed = Annotated[int, typer.Option("--seed", help="Random seed.")]
 NoDrain = Annotated[bool, typer.Option(
     "--no-drain", help="Stop at --duration instead of draining queues.")]
+Senders = Annotated[int, typer.Option(
+    "--senders", min=0, help="Programs sending raw frames with sendto (packet_snd).")]
+SendRate = Annotated[float, typer.Option("--send-rate", min=1, help="Frames per second per sender.")]
+SendCount = Annotated[int, typer.Option("--send-count", min=1, help="Frames each sender sends.")]

@@ -23,11 +23,12 @@ def scenario_from_options(*, model: str, traffic: str | None, rate: float | None
                           snaplen: int | None, rcvbuf: int | None, rx_ring: int | None,
                           sockets: int, readers: int, reader_work: str | None,
                           no_napi: bool, seed: int, no_drain: bool, promisc: bool,
-                          reader_cpu: int | None = None) -> Any:
+                          reader_cpu: int | None = None, senders: int = 0,
+                          send_rate: float = 1000.0, send_count: int = 1000) -> Any:
     """Build a Scenario from command-line options (defaults: the lecture's run)."""
     from pydantic import ValidationError
 
-    from lsfsim.scenario import LECTURE_FILTER, Scenario, SocketSpec, TrafficSpec
+    from lsfsim.scenario import LECTURE_FILTER, Scenario, SenderSpec, SocketSpec, TrafficSpec
 
     if traffic is not None and traffic not in TRAFFIC_KINDS:
         raise InputError(f"--traffic: {traffic!r} is not one of {', '.join(TRAFFIC_KINDS)}")
@@ -69,6 +70,8 @@ def scenario_from_options(*, model: str, traffic: str | None, rate: float | None
     try:
         return Scenario(model=model, traffic=TrafficSpec(**traffic_fields),
                         sockets=[SocketSpec(**sock_fields) for _ in range(sockets)],
+                        senders=[SenderSpec(rate=send_rate, count=send_count)
+                                 for _ in range(senders)],
                         napi=not no_napi, seed=seed, drain=not no_drain, rx_ring=rx_ring,
                         max_sim_seconds=seconds if no_drain else None)
     except ValidationError as exc:
@@ -130,6 +133,9 @@ def register(app: typer.Typer) -> None:
         promisc: options.Promisc = False,
         seed: options.Seed = 1,
         no_drain: options.NoDrain = False,
+        senders: options.Senders = 0,
+        send_rate: options.SendRate = 1000.0,
+        send_count: options.SendCount = 1000,
         json_out: str = typer.Option(None, "--json", help="Write every counter and statistic to FILE ('-': stdout)."),
         report: str = typer.Option(None, "--report", help="Write a self-contained HTML report (with plots) to DIR."),
         proc: bool = typer.Option(False, "--proc", help="Print /proc/net/dev, softnet_stat, packet and PACKET_STATISTICS as at the end."),
@@ -145,7 +151,8 @@ def register(app: typer.Typer) -> None:
             duration=duration, pcap=pcap, speed=speed, filter_expr=filter_expr,
             filter_file=filter_file, snaplen=snaplen, rcvbuf=rcvbuf, rx_ring=rx_ring,
             sockets=sockets, readers=readers, reader_work=reader_work, no_napi=no_napi,
-            seed=seed, no_drain=no_drain, promisc=promisc, reader_cpu=reader_cpu)
+            seed=seed, no_drain=no_drain, promisc=promisc, reader_cpu=reader_cpu,
+            senders=senders, send_rate=send_rate, send_count=send_count)
         if report and Path(report).exists() and not Path(report).is_dir():
             raise InputError(f"--report: {report}: exists and is not a directory")
         if json_out and json_out != "-" and not Path(json_out).resolve().parent.is_dir():

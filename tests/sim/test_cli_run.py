@@ -100,3 +100,15 @@ def test_models_command_lists_the_shipped_models():
     names = [line.split()[0] for line in res.output.splitlines()]
     assert {"testbed", "testbed-vm", "modern"} <= set(names)
     assert "Linux 2.6.33" in res.output
+
+
+def test_senders_are_seen_by_the_tap_as_outgoing():
+    res = _run("--traffic", "cbr", "--packets", "100", "--filter", "udp", "--senders", "1",
+               "--send-count", "40", "--send-rate", "20000", "-q", "--json", "-")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["senders"] == [{"sent": 40, "errors": {}}]
+    sock = data["sockets"][0]
+    assert sock["seen_outgoing"] == 40
+    assert sock["delivered"] == 100 + 40
+    assert data["netdev"]["tx_packets"] == 40
