@@ -139,17 +139,7 @@ class Reader:
                 ctx.run(plan_woken)
             t_deq = ctx.t
             skb = sock.packet_recvmsg(ctx, buflen)
-            # the system call's burst (ExecContext.sync, inlined on this hot path)
-            dt = ctx.t - env.now
-            if dt > 1e-15:
-                stolen = cpu.stolen
-                irq_busy = cpu.busy_until - env.now
-                yield env.timeout(dt + irq_busy if irq_busy > 0 else dt)
-                while cpu.stolen != stolen:          # preempted by interrupts meanwhile
-                    extra = cpu.stolen - stolen
-                    stolen = cpu.stolen
-                    yield env.timeout(extra)
-            ctx.t = env.now
+            yield from ctx.sync()                             # the system call's burst
             sock.sock_rfree(skb)                              # skb_free_datagram -> sock_rfree
             sock.delivered += 1
             if lifecycle is not None:

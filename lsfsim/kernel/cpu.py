@@ -256,16 +256,16 @@ class ExecContext:
 
     def sync(self) -> Generator[simpy.Event, Any, None]:
         """Let simulated time catch up with ``t``."""
+        if self.level != PROCESS:
+            step = self.step_event()
+            if step is not None:
+                yield step
+            return
         env = self.env
         dt = self.t - env.now
         if dt > 1e-15:
-            if self.level == PROCESS:
-                yield from self.cpu.burst(dt)
-                self.t = env.now
-            else:
-                yield self.cpu.interrupt_step(dt)
-        else:
-            self.t = env.now
+            yield from self.cpu.burst(dt)
+        self.t = env.now
 
     def step_event(self) -> simpy.Timeout | None:
         """Interrupt context: the timeout that lets time reach ``t`` (None if there).
