@@ -31,11 +31,12 @@ from lsfsim.kernel.skbuff import TruesizeRules
 from lsfsim.kernel.softirq import InterruptRunner, Ksoftirqd, SoftirqPlans
 from lsfsim.result import Result, collect
 from lsfsim.scenario import Scenario
-from lsfsim.stats import Histogram
+from lsfsim.stats import StageLatency
 from lsfsim.traffic import ConstantRate, NcTransfer, OnOff, PcapReplay, Poisson, TrafficSource
 from lsfsim.user import CaptureApp, SenderApp
 
-LATENCY_STAGES = ("nic_dma", "rx_ring", "softirq", "socket_queue", "recvfrom", "total")
+# a received packet's stages, wire to user space (plus "total", the whole span)
+LATENCY_STAGES = ("nic_dma", "rx_ring", "softirq", "socket_queue", "recvfrom")
 
 
 class InvariantError(AssertionError):
@@ -110,7 +111,7 @@ class Machine:
         self.lifecycle = lifecycle
         self.profile: defaultdict[str, float] = defaultdict(float)
         self.calls: defaultdict[str, int] = defaultdict(int)
-        self.latency = {stage: Histogram() for stage in LATENCY_STAGES}
+        self.latency = StageLatency(LATENCY_STAGES)
         self.plans: list[Plan] = []
         self.softirq_plans = SoftirqPlans(self)
         self.sockets: list[PacketSock] = []

@@ -156,7 +156,7 @@ def collect(m: Machine) -> Result:
                     for s in softnets],
         "cpu_time": cpu_time,
         "functions": functions,
-        "latency": {stage: h.summary() for stage, h in m.latency.items()},
+        "latency": m.latency.summary(),
         "stages": stages,
         "conservation": {"places": places},
         "sim_seconds": sim_seconds,

@@ -8,6 +8,7 @@ does not grow with the run.
 from __future__ import annotations
 
 import math
+from array import array
 
 import numpy as np
 
@@ -39,17 +40,23 @@ class Histogram:
         pending = self.pending
         if not pending:
             return
-        values = np.maximum(np.asarray(pending, dtype=np.float64), 1e-12)
+        self.add_array(np.asarray(pending, dtype=np.float64))
+        pending.clear()
+
+    def add_array(self, samples: np.ndarray) -> None:
+        """Add many samples at once."""
+        if not len(samples):
+            return
+        values = np.maximum(samples, 1e-12)
         mantissa, exponent = np.frexp(values)
         keys = exponent * _SUB + ((mantissa - 0.5) * (2 * _SUB)).astype(np.int64)
         counts = self.counts
         for key, n in zip(*np.unique(keys, return_counts=True), strict=True):
             counts[int(key)] = counts.get(int(key), 0) + int(n)
-        self.n += len(pending)
+        self.n += len(values)
         self.total += float(values.sum())
         self.min = min(self.min, float(values.min()))
         self.max = max(self.max, float(values.max()))
-        pending.clear()
 
     @staticmethod
     def _bucket_mid(key: int) -> float:
@@ -87,3 +94,43 @@ class Histogram:
             "p99": self.percentile(99),
             "max": self.max,
         }
+
+
+class StageLatency:
+    """Per-stage latency histograms fed with one record of timestamps per packet.
+
+    The hot path appends the ``len(stages) + 1`` timestamps a packet collected
+    on its way (wire, DMA, poll, ...) to a flat array; every ``FOLD_AT``
+    packets the differences between consecutive timestamps (one per stage) and
+    the whole span (``total``) go into the histograms at once.
+    """
+
+    FOLD_AT = 4096
+
+    def __init__(self, stages: tuple[str, ...]) -> None:
+        self.stages = stages
+        self.width = len(stages) + 1
+        self.hists = {stage: Histogram() for stage in (*stages, "total")}
+        self.pending = array("d")
+        self._limit = self.FOLD_AT * self.width
+
+    def record(self, *timestamps: float) -> None:
+        """One packet's timestamps, in stage order."""
+        self.pending.extend(timestamps)
+        if len(self.pending) >= self._limit:
+            self.fold()
+
+    def fold(self) -> None:
+        if not self.pending:
+            return
+        rows = np.frombuffer(self.pending, dtype=np.float64).reshape(-1, self.width)
+        steps = np.diff(rows, axis=1)
+        for i, stage in enumerate(self.stages):
+            self.hists[stage].add_array(steps[:, i])
+        self.hists["total"].add_array(rows[:, -1] - rows[:, 0])
+        del rows, steps                 # release the buffer before resizing it
+        self.pending = array("d")
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        self.fold()
+        return {stage: h.summary() for stage, h in self.hists.items()}

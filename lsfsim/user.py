@@ -98,12 +98,7 @@ class Reader:
         plan_sleep = plan(enter("schedule"), charge("schedule", c.schedule))
         plan_woken = plan(self_time("schedule", c.schedule), exit_("schedule"))
         queue = sock.sk_receive_queue
-        lat = machine.latency
-        hists = [lat[stage] for stage in ("nic_dma", "rx_ring", "softirq", "socket_queue",
-                                          "recvfrom", "total")]
-        h_dma, h_ring, h_softirq, h_queue, h_copy, h_total = (h.pending.append for h in hists)
-        total_pending = lat["total"].pending
-        fold_at = lat["total"].FOLD_AT
+        record_latency = machine.latency.record
         buflen = self.buflen
         work = self.work
         lifecycle = machine.lifecycle
@@ -145,16 +140,7 @@ class Reader:
             if lifecycle is not None:
                 lifecycle.copied(self, skb, t_deq, env.now)
             if skb.pkt_type != PACKET_OUTGOING:   # the latency of received packets only
-                now = env.now
-                h_dma(skb.t_dma - skb.t_wire)
-                h_ring(skb.t_poll - skb.t_dma)
-                h_softirq(skb.t_enq - skb.t_poll)
-                h_queue(t_deq - skb.t_enq)
-                h_copy(now - t_deq)
-                h_total(now - skb.t_wire)
-                if len(total_pending) >= fold_at:
-                    for h in hists:
-                        h.fold()
+                record_latency(skb.t_wire, skb.t_dma, skb.t_poll, skb.t_enq, t_deq, env.now)
             if work:
                 ctx.bucket = US
                 ctx.charge("user_work", work)

@@ -83,6 +83,9 @@ class Pcnet32:
         self.cur_rx = 0                                # driver's next descriptor
         self.chip_rx = 0                               # chip's next descriptor
         self.ring_truesize = machine.truesize.dev_alloc_skb(PKT_BUF_SKB)
+        # truesize of the fresh skb a frame of each length up to rx_copybreak is copied into
+        self.copy_truesize = [machine.truesize.dev_alloc_skb(n + NET_IP_ALIGN)
+                              for n in range(min(self.rx_copybreak, PKT_BUF_SIZE) + 1)]
         # CSR0 / CSR112 state
         self.inea = True
         self.rint = False
@@ -398,8 +401,7 @@ class Pcnet32:
         if in_place:                               # the ring's own skb goes up
             skb = SkBuff(data, self.ring_truesize, frame.index)
         else:
-            skb = SkBuff(data, machine.truesize.dev_alloc_skb(pkt_len + NET_IP_ALIGN),
-                         frame.index)
+            skb = SkBuff(data, self.copy_truesize[pkt_len], frame.index)
         skb.t_wire = frame.t_start
         skb.t_dma = frame.t_dma
         skb.t_irq = self.last_irq

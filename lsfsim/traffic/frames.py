@@ -342,26 +342,44 @@ def _ipv4_builder(kind: str, tmpl: bytearray, hosts: HostTable, dst: Endpoint) -
 
         return build_tcp
 
-    def build_udp(size: int, ident: int, host: int = 0) -> bytes:
-        if size < hmin:
-            size = hmin
-        elif size > max_size:
-            raise ValueError(f"frame size {size} exceeds the IPv4 maximum of {max_size}")
+    # A UDP frame of one size from one source differs from the next only in the IP
+    # id and header checksum (the UDP checksum does not cover the id): cache the
+    # rest as two byte strings and splice the four changing bytes in between.
+    splice = struct.Struct("!H4sH").pack
+    parts: dict[tuple[int, int], tuple[bytes, bytes, int]] = {}
+
+    def udp_parts(size: int, host: int) -> tuple[bytes, bytes, int]:
+        """The frame before the IP id, after the header checksum, and the checksum base."""
         buf = bytearray(header)
         buf += bytes(size - hlen)
         buf[6:12] = macs[host]
         ip_len = size - o
         asum = addr_sums[host]
-        s = ip_base + asum + ip_len + ident
-        s = (s & 0xFFFF) + (s >> 16)
-        s = (s & 0xFFFF) + (s >> 16)
-        pack("!HH4sH4s", buf, o + 2, ip_len, ident, frag_ttl_proto, ~s & 0xFFFF, addrs[host])
+        pack("!H", buf, o + 2, ip_len)
+        buf[o + 12 : o + 16] = addrs[host]
         udp_len = ip_len - 20
         s = l4_base + asum + udp_len + udp_len  # in the pseudo-header and in the UDP header
         s = (s & 0xFFFF) + (s >> 16)
         s = (s & 0xFFFF) + (s >> 16)
         pack("!HH", buf, l4 + 4, udp_len, (~s & 0xFFFF) or 0xFFFF)  # 0 means "no checksum"
-        return bytes(buf)
+        return bytes(buf[: o + 4]), bytes(buf[o + 12 :]), ip_base + asum + ip_len
+
+    def build_udp(size: int, ident: int, host: int = 0) -> bytes:
+        key = (size, host)
+        entry = parts.get(key)
+        if entry is None:
+            if size < hmin:
+                size = hmin
+            elif size > max_size:
+                raise ValueError(f"frame size {size} exceeds the IPv4 maximum of {max_size}")
+            entry = udp_parts(size, host)
+            if len(parts) < 32:            # memory stays bounded with many sizes x hosts
+                parts[key] = entry
+        head, tail, s = entry
+        s += ident
+        s = (s & 0xFFFF) + (s >> 16)
+        s = (s & 0xFFFF) + (s >> 16)
+        return head + splice(ident, frag_ttl_proto, ~s & 0xFFFF) + tail
 
     return build_udp
 
