@@ -33,7 +33,7 @@ from lsfsim.result import Result, collect
 from lsfsim.scenario import Scenario
 from lsfsim.stats import StageLatency
 from lsfsim.traffic import ConstantRate, NcTransfer, OnOff, PcapReplay, Poisson, TrafficSource
-from lsfsim.user import CaptureApp, SenderApp
+from lsfsim.user import CaptureApp, Reader, SenderApp
 
 # a received packet's stages, wire to user space (plus "total", the whole span)
 LATENCY_STAGES = ("nic_dma", "rx_ring", "softirq", "socket_queue", "recvfrom")
@@ -88,7 +88,7 @@ class Machine:
 
     def __init__(self, model: Model, scenario: Scenario, tracer: Any = None,
                  source: TrafficSource | None = None, lifecycle: Any = None,
-                 probes: list[Any] | None = None) -> None:
+                 probes: list[Any] | None = None, lazy_readers: bool = True) -> None:
         if scenario.rx_ring is not None:
             model = model.with_overrides({"hardware.nic.rx_ring": scenario.rx_ring})
         self.model = model
@@ -151,11 +151,52 @@ class Machine:
         for spec in scenario.senders:
             self.senders.append(SenderApp(self, _sender_frames(spec.size), spec.rate, spec.count,
                                           order[next(slot) % len(order)]))
+        self.lazy_readers: list[Reader] = []   # filled as the capture programs start
+        if lazy_readers:
+            self._allow_lazy_readers()
         self.wall_seconds = 0.0
         self.events = 0
         self.probes = list(probes or [])
         for probe in self.probes:
             probe.attach(self)
+
+    def _allow_lazy_readers(self) -> None:
+        """A capture program's single reader thread runs lazily when its CPU takes no
+        IRQ and no other task (see user.Reader)."""
+        users: dict[int, int] = {}
+        for app in self.apps:
+            for cpu in set(app.cpus):
+                users[cpu.index] = users.get(cpu.index, 0) + 1
+        for sender in self.senders:
+            users[sender.cpu.index] = users.get(sender.cpu.index, 0) + 1
+        for app in self.apps:
+            cpu = app.cpus[0]
+            app.lazy_reader = (app.readers_wanted == 1 and cpu is not self.irq_cpu
+                               and users[cpu.index] == 1)
+
+    def advance_lazy(self, t: float) -> None:
+        """Bring the lazily run readers up to time ``t`` (before observing them)."""
+        for reader in self.lazy_readers:
+            reader.advance(t)
+
+    def drain_lazy(self, before: Callable[[float], None] | None = None) -> None:
+        """The event queue is empty: run the lazy readers' remaining steps in time order.
+
+        ``before(t)`` is called ahead of each step at time ``t`` (a sampler records
+        its grid points up to there).
+        """
+        while True:
+            t = min((r.next_time for r in self.lazy_readers), default=math.inf)
+            if t == math.inf:
+                return
+            if before is not None:
+                before(t)
+            self.advance_lazy(t)
+
+    @property
+    def now(self) -> float:
+        """Simulated time reached: the last event, or a lazy reader's last step if later."""
+        return max([self.env.now, *(r.now for r in self.lazy_readers)])
 
     def plan(self, *steps: tuple[int, str, float]) -> Plan:
         """A fixed run of kernel calls, registered so its profile is folded at the end."""
@@ -193,6 +234,10 @@ class Machine:
                     progress(self.wire.offered / total if total else 0.0)
             if limit is not None and env.now < limit:
                 env.run(until=limit)
+        if limit is None:
+            self.drain_lazy()
+        else:
+            self.advance_lazy(env.now)
         self.wall_seconds = time.perf_counter() - started
         self.events = _event_counter(env) - eid0
         self.fold_profile()

@@ -100,7 +100,7 @@ def collect(m: Machine) -> Result:
             "readers": [{"name": r.name, "cpu": r.cpu.index, "sleeps": r.sleeps}
                         for r in app.readers],
         })
-    sim_seconds = m.env.now
+    sim_seconds = m.now
     netdev = {
         "rx_bytes": dev.rx_bytes, "rx_packets": dev.rx_packets, "rx_errors": dev.rx_errors,
         "rx_dropped": dev.rx_dropped, "rx_missed_errors": dev.rx_missed_errors,

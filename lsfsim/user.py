@@ -9,6 +9,7 @@ its cost is charged.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,7 @@ class CaptureApp:
         self.sock: PacketSock | None = None
         self.attach_errno: str | None = None
         self.readers: list[Reader] = []
+        self.lazy_reader = False    # set by the machine: run the one reader lazily
         machine.env.process(self._start())
 
     def _start(self) -> Generator[simpy.Event, Any, None]:
@@ -66,15 +68,41 @@ class CaptureApp:
         cpu.release(self)
         for i in range(self.readers_wanted):
             self.readers.append(Reader(machine, sock, self.cpus[i % len(self.cpus)],
-                                       self.buflen, self.reader_work, f"reader{self.index}.{i}"))
+                                       self.buflen, self.reader_work, f"reader{self.index}.{i}",
+                                       lazy=self.lazy_reader))
+        if self.lazy_reader:
+            sock.lazy_reader = self.readers[0]
+            machine.lazy_readers.append(self.readers[0])
+
+
+# What the recvfrom loop waits for next (besides a SimPy event: the CPU when shared).
+BURST = "burst"   # its CPU time so far (ctx.t) to pass
+SLEEP = "sleep"   # a wake-up (try_to_wake_up)
+# a float: simulated time to reach, idle (the queue's head is still being computed)
 
 
 class Reader:
-    """A thread looping on recvfrom(fd, buf, buflen): blocks when the queue is empty."""
+    """A thread looping on recvfrom(fd, buf, buflen): blocks when the queue is empty.
+
+    The loop is written once, as a generator that says what it waits for next
+    (``BURST``, ``SLEEP``, a time, or the CPU), and is driven one of two ways:
+
+    * as a SimPy process, in general;
+    * *lazily*, when the thread is its socket's only reader and has a CPU to
+      itself (no IRQ routed there, no other task): nothing can then delay it but
+      its own queue, so its steps are computed when someone needs their effect,
+      the way the NIC is.  ``packet_rcv`` first calls ``advance(env.now)``, which
+      runs every step due by then: the rmem it checks, the sleeper it may wake
+      and the queue the reader saw are exactly those of the process-driven
+      thread.  The machine advances it before sampling and runs it to the end
+      once the event queue is empty.  Both ways give the same results; the lazy
+      one needs no SimPy event per packet.
+    """
 
     def __init__(self, machine: Machine, sock: PacketSock, cpu: CPU, buflen: int,
-                 work: float, name: str) -> None:
+                 work: float, name: str, lazy: bool = False) -> None:
         self.machine = machine
+        self.env = machine.env
         self.sock = sock
         self.cpu = cpu
         self.buflen = buflen
@@ -83,20 +111,76 @@ class Reader:
         self.sleeps = 0
         self.ctx = ExecContext(machine.env, cpu, PROCESS, SY, machine.profile, machine.calls,
                                machine.tracer, task=self)
-        machine.env.process(self._run())
+        # schedule() spans the sleep, as in ftrace: a context switch away, the wait,
+        # and a context switch back when woken
+        c = machine.costs
+        self.plan_sleep = machine.plan(enter("schedule"), charge("schedule", c.schedule))
+        self.plan_woken = machine.plan(self_time("schedule", c.schedule), exit_("schedule"))
+        self.now = machine.env.now            # the thread's own clock: its last resume
+        self.lazy = lazy
+        self.next_time = self.now if lazy else math.inf   # lazy: its next resume
+        self._wake: simpy.Event | None = None
+        self._loop = self._recvfrom_loop()
+        if not lazy:
+            machine.env.process(self._process())
 
-    def _run(self) -> Generator[simpy.Event, Any, None]:
+    # --- the two drivers --------------------------------------------------------
+    def _process(self) -> Generator[simpy.Event, Any, None]:
+        """Drive the loop as a SimPy process."""
+        env = self.env
+        ctx = self.ctx
+        loop = self._loop
+        request = next(loop)
+        while True:
+            if request is BURST:
+                yield from ctx.sync()
+            elif request is SLEEP:
+                self._wake = env.event()
+                yield self._wake
+            elif type(request) is float:
+                yield env.timeout(request - env.now)
+            else:
+                yield request                 # the CPU, when another task holds it
+            self.now = env.now
+            request = loop.send(None)
+
+    def advance(self, t: float) -> None:
+        """Lazy driver: run every step of the loop due at or before ``t``."""
+        loop = self._loop
+        ctx = self.ctx
+        while self.next_time <= t:
+            self.now = now = self.next_time
+            request = loop.send(None)
+            while request is BURST and ctx.t - now <= 1e-15:
+                ctx.t = now                   # nothing to wait for: go on at once
+                request = loop.send(None)
+            if request is BURST:
+                self.next_time = ctx.t
+            elif request is SLEEP:
+                self.next_time = math.inf
+            elif type(request) is float:
+                self.next_time = request
+            else:
+                raise RuntimeError(f"{self.name}: a lazily run reader waited for its CPU")
+
+    def try_to_wake_up(self, t: float) -> None:
+        """Wake the sleeping thread at time ``t`` (from sock_def_readable)."""
+        if self.lazy:
+            self.next_time = t
+            return
+        env = self.env
+        wake, self._wake = self._wake, None
+        wake._ok = True
+        wake._value = None
+        env.schedule(wake, delay=t - env.now if t > env.now else 0.0)
+
+    # --- the thread -------------------------------------------------------------
+    def _recvfrom_loop(self) -> Generator[Any, None, None]:
         machine = self.machine
-        env = machine.env
         cpu = self.cpu
         sock = self.sock
         ctx = self.ctx
-        c = machine.costs
-        plan = machine.plan
-        # schedule() spans the sleep, as in ftrace: a context switch away, the wait,
-        # and a context switch back when woken
-        plan_sleep = plan(enter("schedule"), charge("schedule", c.schedule))
-        plan_woken = plan(self_time("schedule", c.schedule), exit_("schedule"))
+        plan_sleep, plan_woken = self.plan_sleep, self.plan_woken
         queue = sock.sk_receive_queue
         record_latency = machine.latency.record
         buflen = self.buflen
@@ -106,7 +190,7 @@ class Reader:
             wait = cpu.acquire(self)
             if wait is not None:
                 yield wait
-            ctx.t = env.now
+            ctx.t = self.now
             ctx.bucket = SY
             ctx.run(sock.plan_recvfrom)    # sys_recvfrom -> ... -> skb_recv_datagram
             while True:
@@ -114,37 +198,37 @@ class Reader:
                     t_enq = queue[0].t_enq
                     if t_enq <= ctx.t:
                         break
-                    yield from ctx.sync()
-                    if t_enq > env.now:
-                        yield env.timeout(t_enq - env.now)
-                    ctx.t = env.now
+                    yield BURST
+                    if t_enq > self.now:
+                        yield t_enq
+                    ctx.t = self.now
                     continue
-                wake = sock.prepare_to_wait_exclusive()
+                sock.prepare_to_wait_exclusive(self)
                 # Switch away.  Its time is not waited for here: if the wake-up comes
                 # before the switch is over, the thread goes on from the switch's end.
                 ctx.run(plan_sleep)
                 cpu.release(self)
                 self.sleeps += 1
-                yield wake
+                yield SLEEP
                 wait = cpu.acquire(self)
                 if wait is not None:
                     yield wait
-                if ctx.t < env.now:
-                    ctx.t = env.now
+                if ctx.t < self.now:
+                    ctx.t = self.now
                 ctx.run(plan_woken)
             t_deq = ctx.t
             skb = sock.packet_recvmsg(ctx, buflen)
-            yield from ctx.sync()                             # the system call's burst
+            yield BURST                                       # the system call's burst
             sock.sock_rfree(skb)                              # skb_free_datagram -> sock_rfree
             sock.delivered += 1
             if lifecycle is not None:
-                lifecycle.copied(self, skb, t_deq, env.now)
+                lifecycle.copied(self, skb, t_deq, self.now)
             if skb.pkt_type != PACKET_OUTGOING:   # the latency of received packets only
-                record_latency(skb.t_wire, skb.t_dma, skb.t_poll, skb.t_enq, t_deq, env.now)
+                record_latency(skb.t_wire, skb.t_dma, skb.t_poll, skb.t_enq, t_deq, self.now)
             if work:
                 ctx.bucket = US
                 ctx.charge("user_work", work)
-                yield from ctx.sync()
+                yield BURST
             cpu.release(self)
 
 

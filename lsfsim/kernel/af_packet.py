@@ -135,6 +135,9 @@ class PacketSock(Sock):
     def packet_rcv(self, ctx: ExecContext, skb: SkBuff, shared: bool,
                    outgoing: bool = False) -> None:
         """The ETH_P_ALL tap: filter, rcvbuf check, clone, trim, queue, wake."""
+        lazy = self.lazy_reader
+        if lazy is not None:
+            lazy.advance(self.machine.env.now)   # the reader as it is when this step starts
         self.seen += 1
         if outgoing:
             self.seen_outgoing += 1

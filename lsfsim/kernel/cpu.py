@@ -278,10 +278,3 @@ class ExecContext:
             return self.cpu.interrupt_step(dt)
         self.t = self.env.now
         return None
-
-    def wake_up(self, event: simpy.Event) -> None:
-        """Wake a sleeper at this context's current time ``t`` (try_to_wake_up)."""
-        env = self.env
-        event._ok = True
-        event._value = None
-        env.schedule(event, delay=self.t - env.now if self.t > env.now else 0.0)

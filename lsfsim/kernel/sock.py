@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-import simpy
-
 from lsfsim.kernel.cpu import ExecContext, charge, enter, exit_
 from lsfsim.kernel.skbuff import SkBuff
 
@@ -38,8 +36,10 @@ class Sock:
         self.sk_sndbuf = kernel.wmem_default
         self.sk_wmem_alloc = 0
         self.sk_receive_queue: deque[SkBuff] = deque()
-        self._sleepers: deque[simpy.Event] = deque()
+        self._sleepers: deque[Any] = deque()   # readers (user.Reader) asleep in recvfrom
         self.max_rmem = 0
+        # the socket's only reader when it is evaluated lazily (see user.Reader)
+        self.lazy_reader: Any = None
 
     @staticmethod
     def readable_steps(costs: Any, wake: bool) -> tuple[tuple[int, str, float], ...]:
@@ -73,10 +73,9 @@ class Sock:
         skb.sk = None
 
     # --- wait queue ---------------------------------------------------------
-    def prepare_to_wait_exclusive(self) -> simpy.Event:
-        ev = self.machine.env.event()
-        self._sleepers.append(ev)
-        return ev
+    def prepare_to_wait_exclusive(self, task: Any) -> None:
+        """A reader joins the wait queue; sock_def_readable wakes one at a time."""
+        self._sleepers.append(task)
 
     def sock_def_readable(self, ctx: ExecContext) -> None:
         """sk_data_ready: wake one exclusive sleeper at this moment.
@@ -84,7 +83,7 @@ class Sock:
         Its cost is charged by the caller's plan (see ``readable_steps``).
         """
         if self._sleepers:
-            ctx.wake_up(self._sleepers.popleft())
+            self._sleepers.popleft().try_to_wake_up(ctx.t)
 
     @property
     def sleepers(self) -> int:

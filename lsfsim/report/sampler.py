@@ -142,6 +142,7 @@ class Sampler:
     def _catch_up(self, t_next: float) -> None:
         """Record every grid point before ``t_next`` (the next event's time)."""
         if t_next == math.inf:
+            self.machine.drain_lazy(self._catch_up)   # the lazy readers' last steps
             self.finish()
             return
         cap = self.max_samples
@@ -155,6 +156,7 @@ class Sampler:
             self._due = self._t0 + self._k * self.interval
 
     def _record(self, t: float) -> None:
+        self.machine.advance_lazy(t)
         self.series["t"].append(float(t))
         for column, read in self._readers:
             column.append(float(read()))
@@ -178,7 +180,7 @@ class Sampler:
         """
         if self.machine is None:
             return
-        now = self.machine.env.now
+        now = self.machine.now
         times = self.series["t"]
         if not times or times[-1] < now:
             self._record(now)

@@ -24,7 +24,7 @@ NO_NAPI: dict[str, Any] = {
 }
 
 
-def run(spec: dict[str, Any], sampler: Any = None) -> tuple[Any, Any]:
+def run(spec: dict[str, Any], sampler: Any = None, **machine_options: Any) -> tuple[Any, Any]:
     """Run a scenario (dict of Scenario fields) with an optional probe; (machine, result)."""
     from lsfsim.config.model import load_model
     from lsfsim.machine import Machine
@@ -32,7 +32,7 @@ def run(spec: dict[str, Any], sampler: Any = None) -> tuple[Any, Any]:
 
     scenario = Scenario(**spec)
     machine = Machine(load_model(scenario.model), scenario,
-                      probes=[sampler] if sampler is not None else [])
+                      probes=[sampler] if sampler is not None else [], **machine_options)
     return machine, machine.run()
 
 

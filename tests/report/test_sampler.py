@@ -16,7 +16,9 @@ from tests.report import SLOW_READER, run, sampled
 class NaiveSampler:
     """The obvious probe, as an independent oracle: a SimPy process ticking on the
     same grid that stops once its tick is the only thing left.  It pushes the
-    run's end to its last tick, which is why the real Sampler does not work so."""
+    run's end to its last tick, which is why the real Sampler does not work so.
+    It reads the state directly, so the readers must be SimPy processes
+    (``lazy_readers=False``), not evaluated lazily."""
 
     def __init__(self, interval: float) -> None:
         self.interval = interval
@@ -129,8 +131,9 @@ def test_values_are_the_state_at_each_grid_time() -> None:
     interval = 250e-6
     naive = NaiveSampler(interval)
     sampler = Sampler(interval=interval, max_samples=None)
-    run(SLOW_READER, naive)
-    run(SLOW_READER, sampler)
+    run(SLOW_READER, naive, lazy_readers=False)
+    machine, _ = run(SLOW_READER, sampler)
+    assert machine.lazy_readers                # the sampler observes a lazy reader right
     t = sampler.column("t")
     common = len(t) - 1                      # the naive one has no off-grid final sample
     assert common > 500
