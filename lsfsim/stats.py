@@ -51,8 +51,11 @@ class Histogram:
         mantissa, exponent = np.frexp(values)
         keys = exponent * _SUB + ((mantissa - 0.5) * (2 * _SUB)).astype(np.int64)
         counts = self.counts
-        for key, n in zip(*np.unique(keys, return_counts=True), strict=True):
-            counts[int(key)] = counts.get(int(key), 0) + int(n)
+        low = int(keys.min())
+        tally = np.bincount(keys - low)
+        for offset in np.flatnonzero(tally).tolist():
+            key = low + offset
+            counts[key] = counts.get(key, 0) + int(tally[offset])
         self.n += len(values)
         self.total += float(values.sum())
         self.min = min(self.min, float(values.min()))
@@ -112,12 +115,16 @@ class StageLatency:
         self.width = len(stages) + 1
         self.hists = {stage: Histogram() for stage in (*stages, "total")}
         self.pending = array("d")
-        self._limit = self.FOLD_AT * self.width
+        self.limit = self.FOLD_AT * self.width
 
     def record(self, *timestamps: float) -> None:
-        """One packet's timestamps, in stage order."""
+        """One packet's timestamps, in stage order.
+
+        A hot loop may inline this: ``pending.extend(ts)`` then ``fold`` once
+        ``len(pending) >= limit``; ``pending`` stays the same array.
+        """
         self.pending.extend(timestamps)
-        if len(self.pending) >= self._limit:
+        if len(self.pending) >= self.limit:
             self.fold()
 
     def fold(self) -> None:
@@ -129,7 +136,7 @@ class StageLatency:
             self.hists[stage].add_array(steps[:, i])
         self.hists["total"].add_array(rows[:, -1] - rows[:, 0])
         del rows, steps                 # release the buffer before resizing it
-        self.pending = array("d")
+        del self.pending[:]
 
     def summary(self) -> dict[str, dict[str, float]]:
         self.fold()

@@ -182,14 +182,17 @@ class Reader:
         ctx = self.ctx
         plan_sleep, plan_woken = self.plan_sleep, self.plan_woken
         queue = sock.sk_receive_queue
-        record_latency = machine.latency.record
+        latency = machine.latency                 # StageLatency.record, inlined
+        latency_pending, latency_limit = latency.pending, latency.limit
         buflen = self.buflen
         work = self.work
         lifecycle = machine.lifecycle
+        shares_cpu = not self.lazy      # a lazy reader has its CPU to itself: never waits
         while True:
-            wait = cpu.acquire(self)
-            if wait is not None:
-                yield wait
+            if shares_cpu:
+                wait = cpu.acquire(self)
+                if wait is not None:
+                    yield wait
             ctx.t = self.now
             ctx.bucket = SY
             ctx.run(sock.plan_recvfrom)    # sys_recvfrom -> ... -> skb_recv_datagram
@@ -207,12 +210,15 @@ class Reader:
                 # Switch away.  Its time is not waited for here: if the wake-up comes
                 # before the switch is over, the thread goes on from the switch's end.
                 ctx.run(plan_sleep)
-                cpu.release(self)
                 self.sleeps += 1
-                yield SLEEP
-                wait = cpu.acquire(self)
-                if wait is not None:
-                    yield wait
+                if shares_cpu:
+                    cpu.release(self)
+                    yield SLEEP
+                    wait = cpu.acquire(self)
+                    if wait is not None:
+                        yield wait
+                else:
+                    yield SLEEP
                 if ctx.t < self.now:
                     ctx.t = self.now
                 ctx.run(plan_woken)
@@ -224,12 +230,16 @@ class Reader:
             if lifecycle is not None:
                 lifecycle.copied(self, skb, t_deq, self.now)
             if skb.pkt_type != PACKET_OUTGOING:   # the latency of received packets only
-                record_latency(skb.t_wire, skb.t_dma, skb.t_poll, skb.t_enq, t_deq, self.now)
+                latency_pending.extend((skb.t_wire, skb.t_dma, skb.t_poll, skb.t_enq, t_deq,
+                                        self.now))
+                if len(latency_pending) >= latency_limit:
+                    latency.fold()
             if work:
                 ctx.bucket = US
                 ctx.charge("user_work", work)
                 yield BURST
-            cpu.release(self)
+            if shares_cpu:
+                cpu.release(self)
 
 
 class SenderApp:

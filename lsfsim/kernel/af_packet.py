@@ -69,9 +69,10 @@ class PacketSock(Sock):
         plan = machine.plan
         head = (enter("packet_rcv"), charge("packet_rcv", c.packet_rcv), mark("skb_push"),
                 mark("local_bh_disable"))
-        self.plan_rcv_filter = plan(*head, variable("sk_run_filter", c.sk_run_filter),
-                                    mark("local_bh_enable"))
-        self.plan_rcv_nofilter = plan(*head, mark("local_bh_enable"))
+        run_filter = (variable("sk_run_filter", c.sk_run_filter), mark("local_bh_enable"))
+        no_filter = (mark("local_bh_enable"),)
+        self.plan_rcv_filter = plan(*head, *run_filter)
+        self.plan_rcv_nofilter = plan(*head, *no_filter)
         # drop_n_restore / drop_n_acct: consume_skb drops our reference (a whole free when
         # the skb was not shared)
         self.plan_drop_shared = plan(charge("consume_skb", c.kfree_skb), exit_("packet_rcv"))
@@ -82,11 +83,12 @@ class PacketSock(Sock):
                  charge("kfree_skb", c.kfree_skb))
         queue = (mark("eth_header_parse"), mark("_raw_spin_lock"),
                  charge("__skb_queue_tail", c.skb_queue_tail), mark("_raw_spin_unlock"))
-        # [shared][wakes a sleeper]
+        # the whole accepted path, from the entry: [filtered][shared][wakes a sleeper]
         self.plan_accept = [
-            [plan(*(clone if shared else ()), *queue, *self.readable_steps(c, wake),
-                  exit_("packet_rcv")) for wake in (False, True)]
-            for shared in (False, True)
+            [[plan(*head, *(run_filter if filtered else no_filter), *(clone if shared else ()),
+                   *queue, *self.readable_steps(c, wake), exit_("packet_rcv"))
+              for wake in (False, True)] for shared in (False, True)]
+            for filtered in (False, True)
         ]
         # sys_recvfrom -> sock_recvmsg -> packet_recvmsg -> skb_recv_datagram (may sleep)
         self.plan_recvfrom = plan(enter("sys_recvfrom"), charge("sys_recvfrom", c.sys_recvfrom),
@@ -146,10 +148,12 @@ class PacketSock(Sock):
             return
         snaplen = skb.len
         filt = self._filter
+        filter_time = 0.0
         if filt is not None:
             res, ninsns = filt(skb.data, self._meta(ctx, skb) if self._needs_meta else None)
-            ctx.run(self.plan_rcv_filter, ninsns * self._per_insn)
+            filter_time = ninsns * self._per_insn
             if res == 0:                          # drop_n_restore: silent
+                ctx.run(self.plan_rcv_filter, filter_time)
                 self.filtered += 1
                 if self.machine.lifecycle is not None:
                     self.machine.lifecycle.verdict(ctx, self, skb, "filtered", 0)
@@ -157,15 +161,18 @@ class PacketSock(Sock):
                 return
             if res < snaplen:
                 snaplen = res
-        else:
-            ctx.run(self.plan_rcv_nofilter)
         rmem = self.sk_rmem_alloc
         if (rmem >= self.sk_rcvbuf if self._relaxed_rcvbuf
                 else rmem + skb.truesize >= self.sk_rcvbuf):
+            if filt is not None:
+                ctx.run(self.plan_rcv_filter, filter_time)
+            else:
+                ctx.run(self.plan_rcv_nofilter)
             self._drop_n_acct(ctx, skb, shared)
             return
-        # skb_clone when shared (then kfree_skb of our reference), queue, sock_def_readable
-        ctx.run(self.plan_accept[shared][bool(self._sleepers)])
+        # entry and filter, skb_clone when shared (then kfree_skb of our reference),
+        # queue, sock_def_readable: one plan, as nothing reads the clock in between
+        ctx.run(self.plan_accept[filt is not None][shared][bool(self._sleepers)], filter_time)
         if shared:
             skb = skb.clone()
         if snaplen < skb.len:

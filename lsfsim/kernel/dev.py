@@ -73,6 +73,9 @@ class NetCore:
         self.plan_receive = plan(enter("netif_receive_skb"),
                                  charge("netif_receive_skb", c.netif_receive_skb))
         self.plan_deliver = plan(charge("deliver_skb", c.deliver_skb))
+        self.plan_receive_deliver = plan(enter("netif_receive_skb"),
+                                         charge("netif_receive_skb", c.netif_receive_skb),
+                                         charge("deliver_skb", c.deliver_skb))
         self.plan_no_handler = plan(charge("kfree_skb", c.kfree_skb))
         self.plan_receive_exit = plan(exit_("netif_receive_skb"))
 
@@ -108,15 +111,17 @@ class NetCore:
 
     def netif_receive_skb(self, ctx: ExecContext, skb: SkBuff) -> None:
         """Hand an incoming skb to every tap, then to its protocol handler."""
-        ctx.run(self.plan_receive)
         ctx.cpu.softnet.processed += 1
         self.received += 1
         handler = self.ptype_base.get(skb.protocol)
         taps = self.ptype_all
         last = len(taps) - 1
+        # the entry, with the first deliver_skb when the first tap shares the skb
+        first_shared = last >= 0 and (handler is not None or last > 0)
+        ctx.run(self.plan_receive_deliver if first_shared else self.plan_receive)
         for i, sock in enumerate(taps):
             shared = handler is not None or i < last
-            if shared:
+            if shared and i:
                 ctx.run(self.plan_deliver)          # atomic_inc(&skb->users)
             sock.packet_rcv(ctx, skb, shared)
         if handler is not None:
@@ -124,7 +129,8 @@ class NetCore:
         elif not taps:
             self.no_handler += 1
             ctx.run(self.plan_no_handler)
-        ctx.run(self.plan_receive_exit)
+        if ctx.tracer is not None:                  # only the tracer sees a bare return
+            ctx.run(self.plan_receive_exit)
 
     def netif_rx(self, ctx: ExecContext, skb: SkBuff) -> bool:
         """Pre-NAPI receive: queue on the CPU's backlog (<= netdev_max_backlog + 1)."""
