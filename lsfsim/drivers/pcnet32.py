@@ -93,7 +93,8 @@ class Pcnet32:
         self.tint = False
         self.csr112 = 0
         self.irq_raised = False
-        self._armed = False
+        self._armed = False               # an IRQ is due at _arm_when (timer or deferred)
+        self._arm_when = math.inf
         self._rto_armed = False
         self._next: WireFrame | None = None
         # TX ring and qdisc
@@ -246,26 +247,47 @@ class Pcnet32:
             if when == math.inf:
                 return
         self._armed = True
+        self._arm_when = when
+        runner = self.cpu.runner
+        if runner.busy:
+            # the CPU's interrupt runner looks at deferred IRQ lines before it can
+            # notice anything (see InterruptRunner.take_deferred): no timer needed
+            runner.deferred.append(self)
+        else:
+            self._arm_timer(when)
+
+    def _arm_timer(self, when: float) -> None:
         env = self.env
         ev = env.timeout(when - env.now if when > env.now else 0.0)
         ev.callbacks.append(self._arm_fire)
 
     def _arm_fire(self, _ev: simpy.Event) -> None:
+        self.assert_irq(self.env.now)
+
+    def deferred_irq(self, now: float) -> None:
+        """The runner looks at this deferred line at ``now``: assert it if due, else set
+        the timer."""
+        if self._arm_when <= now:
+            self.assert_irq(self._arm_when)
+        else:
+            self._arm_timer(self._arm_when)
+
+    def assert_irq(self, t: float) -> None:
+        """At time ``t`` the chip asserts its IRQ line if a cause is latched (INEA set)."""
         self._armed = False
         if not self.inea or self.irq_raised:
             return
-        now = self.env.now
-        self.advance(now)
-        if self.tx_inflight and self._next_tx_completion() <= now:
+        self.advance(t)
+        if self.tx_inflight and self._next_tx_completion() <= t:
             self.tint = True
-            self._tint_upto = now
+            self._tint_upto = t
         if self.rint or self.miss or self.tint:
             self.irq_raised = True
             self.interrupts += 1
-            self.last_irq = now
+            self.last_irq = t
             self.cpu.runner.raise_irq(self)
         else:
-            self._arm(now)
+            self._arm(t)
 
     def _on_wire_unblock(self) -> None:
         self._arm(self.env.now)
@@ -365,7 +387,7 @@ class Pcnet32:
                 step = ctx.step_event()
                 if step is not None:
                     yield step
-                if napi and runner.pending:
+                if napi and (runner.pending or runner.deferred):
                     yield from runner.preempt_point(ctx)
             else:                         # in ksoftirqd: a preemptible burst
                 yield from ctx.sync()

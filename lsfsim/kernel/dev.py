@@ -168,7 +168,7 @@ class NetCore:
                 step = ctx.step_event()
                 if step is not None:
                     yield step
-                if runner.pending:
+                if runner.pending or runner.deferred:
                     yield from runner.preempt_point(ctx)
             else:
                 yield from ctx.sync()

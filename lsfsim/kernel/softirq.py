@@ -45,11 +45,30 @@ class InterruptRunner:
         self.env = machine.env
         self.cpu = cpu
         self.pending: deque[Any] = deque()   # devices whose IRQ line is asserted
+        self.deferred: list[Any] = []        # devices whose line may assert while busy
         self._idle: simpy.Event | None = None
         self.ctx = ExecContext(self.env, cpu, HARDIRQ, HI, machine.profile, machine.calls,
                                machine.tracer)
         self.plan_do_irq = machine.plan(charge("do_IRQ", machine.costs.hardirq))
         self.env.process(self._run())
+
+    @property
+    def busy(self) -> bool:
+        """Running, or in a step: it will look at its lines before it idles."""
+        return self._idle is None
+
+    def take_deferred(self, now: float) -> None:
+        """Assert the deferred IRQ lines that are due by ``now``; the others get timers.
+
+        A device whose line would assert while this CPU is busy need not wake the
+        simulation: nothing can notice the IRQ before the runner looks, at its
+        next preemption point or before it idles, and the device then asserts
+        it with the time it was due (``last_irq``), as a timer would have.
+        """
+        while self.deferred:
+            devices, self.deferred = self.deferred, []
+            for dev in devices:
+                dev.deferred_irq(now)
 
     def raise_irq(self, dev: Any) -> None:
         """A device asserts its interrupt line towards this CPU."""
@@ -65,6 +84,8 @@ class InterruptRunner:
         cpu = self.cpu
         softnet = cpu.softnet
         while True:
+            if self.deferred:
+                self.take_deferred(env.now)
             if not self.pending:
                 self._idle = env.event()
                 yield self._idle
@@ -114,6 +135,8 @@ class InterruptRunner:
 
     def preempt_point(self, ctx: ExecContext) -> Generator[simpy.Event, Any, None]:
         """Between two softirq steps on this runner: take hard IRQs that arrived."""
+        if self.deferred and ctx.task is None:
+            self.take_deferred(self.env.now)
         if self.pending and ctx.level == SOFTIRQ and ctx.task is None:
             steps = self.handle_irqs(ctx)
             if steps is not None:
