@@ -225,6 +225,8 @@ class Machine:
             total = getattr(self.source, "total_frames", None)
             step, peek = env.step, env.peek
             horizon = math.inf if limit is None else limit
+            if limit is not None and limit > env.now:
+                env.timeout(limit - env.now)   # a mark that interrupt steps cannot run past
             while peek() <= horizon and peek() != math.inf:
                 for _ in range(report_every):
                     if peek() > horizon or peek() == math.inf:

@@ -121,6 +121,7 @@ class Reader:
         self.next_time = self.now if lazy else math.inf   # lazy: its next resume
         self._wake: simpy.Event | None = None
         self._loop = self._recvfrom_loop()
+        next(self._loop)
         if not lazy:
             machine.env.process(self._process())
 
@@ -130,7 +131,7 @@ class Reader:
         env = self.env
         ctx = self.ctx
         loop = self._loop
-        request = next(loop)
+        request = loop.send(env.now)
         while True:
             if request is BURST:
                 yield from ctx.sync()
@@ -142,7 +143,7 @@ class Reader:
             else:
                 yield request                 # the CPU, when another task holds it
             self.now = env.now
-            request = loop.send(None)
+            request = loop.send(env.now)
 
     def advance(self, t: float) -> None:
         """Lazy driver: run every step of the loop due at or before ``t``."""
@@ -150,10 +151,10 @@ class Reader:
         ctx = self.ctx
         while self.next_time <= t:
             self.now = now = self.next_time
-            request = loop.send(None)
+            request = loop.send(now)
             while request is BURST and ctx.t - now <= 1e-15:
                 ctx.t = now                   # nothing to wait for: go on at once
-                request = loop.send(None)
+                request = loop.send(now)
             if request is BURST:
                 self.next_time = ctx.t
             elif request is SLEEP:
@@ -175,7 +176,10 @@ class Reader:
         env.schedule(wake, delay=t - env.now if t > env.now else 0.0)
 
     # --- the thread -------------------------------------------------------------
-    def _recvfrom_loop(self) -> Generator[Any, None, None]:
+    def _recvfrom_loop(self) -> Generator[Any, float, None]:
+        """The thread.  Each ``yield`` says what it waits for and returns the time
+        it goes on at; the first one only takes the start time."""
+        now = yield None
         machine = self.machine
         cpu = self.cpu
         sock = self.sock
@@ -192,8 +196,8 @@ class Reader:
             if shares_cpu:
                 wait = cpu.acquire(self)
                 if wait is not None:
-                    yield wait
-            ctx.t = self.now
+                    now = yield wait
+            ctx.t = now
             ctx.bucket = SY
             ctx.run(sock.plan_recvfrom)    # sys_recvfrom -> ... -> skb_recv_datagram
             while True:
@@ -201,10 +205,10 @@ class Reader:
                     t_enq = queue[0].t_enq
                     if t_enq <= ctx.t:
                         break
-                    yield BURST
-                    if t_enq > self.now:
-                        yield t_enq
-                    ctx.t = self.now
+                    now = yield BURST
+                    if t_enq > now:
+                        now = yield t_enq
+                    ctx.t = now
                     continue
                 sock.prepare_to_wait_exclusive(self)
                 # Switch away.  Its time is not waited for here: if the wake-up comes
@@ -213,31 +217,31 @@ class Reader:
                 self.sleeps += 1
                 if shares_cpu:
                     cpu.release(self)
-                    yield SLEEP
+                    now = yield SLEEP
                     wait = cpu.acquire(self)
                     if wait is not None:
-                        yield wait
+                        now = yield wait
                 else:
-                    yield SLEEP
-                if ctx.t < self.now:
-                    ctx.t = self.now
+                    now = yield SLEEP
+                if ctx.t < now:
+                    ctx.t = now
                 ctx.run(plan_woken)
             t_deq = ctx.t
             skb = sock.packet_recvmsg(ctx, buflen)
-            yield BURST                                       # the system call's burst
+            now = yield BURST                                 # the system call's burst
             sock.sock_rfree(skb)                              # skb_free_datagram -> sock_rfree
             sock.delivered += 1
             if lifecycle is not None:
-                lifecycle.copied(self, skb, t_deq, self.now)
+                lifecycle.copied(self, skb, t_deq, now)
             if skb.pkt_type != PACKET_OUTGOING:   # the latency of received packets only
                 latency_pending.extend((skb.t_wire, skb.t_dma, skb.t_poll, skb.t_enq, t_deq,
-                                        self.now))
+                                        now))
                 if len(latency_pending) >= latency_limit:
                     latency.fold()
             if work:
                 ctx.bucket = US
                 ctx.charge("user_work", work)
-                yield BURST
+                now = yield BURST
             if shares_cpu:
                 cpu.release(self)
 

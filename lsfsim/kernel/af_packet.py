@@ -139,7 +139,7 @@ class PacketSock(Sock):
         """The ETH_P_ALL tap: filter, rcvbuf check, clone, trim, queue, wake."""
         lazy = self.lazy_reader
         if lazy is not None:
-            lazy.advance(self.machine.env.now)   # the reader as it is when this step starts
+            lazy.advance(self.env.now)   # the reader as it is when this step starts
         self.seen += 1
         if outgoing:
             self.seen_outgoing += 1

@@ -27,6 +27,7 @@ class Sock:
 
     def __init__(self, machine: Machine, index: int) -> None:
         self.machine = machine
+        self.env = machine.env
         self.index = index
         kernel = machine.kernel
         self.sk_rcvbuf = kernel.rmem_default

@@ -90,6 +90,10 @@ class Sampler:
         if self.machine is not None:
             raise RuntimeError("a Sampler records one machine only")
         self.machine = machine
+        for cpu in machine.cpus:
+            # an interrupt step that moves the clock without an event would carry the
+            # state past grid points unseen: here every step is an event
+            cpu.run_ahead = False
         dev = machine.dev
         self.ring_size = dev.rx_ring_size
         self.nsockets = len(machine.apps)

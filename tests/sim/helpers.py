@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from lsfsim.config.model import Model, load_model
 from lsfsim.kernel.cpu import PROCESS, SI, SOFTIRQ, ExecContext
 from lsfsim.kernel.skbuff import SkBuff
@@ -62,3 +64,21 @@ def frame_skb(machine: Machine, length: int = 1514, in_place: bool = True) -> Sk
     skb = SkBuff(bytes(data), truesize)
     skb.protocol = 0x0800
     return skb
+
+
+def same_results(a: Any, b: Any, path: str = "") -> None:
+    """Equal, counts exactly; sums of seconds to the last bits only, as threads on
+    different CPUs add to a shared total (a latency mean, a function's time) in a
+    different order when one of them runs lazily."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), path
+        for key in a:
+            same_results(a[key], b[key], f"{path}.{key}")
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            same_results(x, y, f"{path}[{i}]")
+    elif isinstance(a, float):
+        assert b == pytest.approx(a, rel=1e-12, abs=1e-18), path
+    else:
+        assert a == b, path

@@ -18,9 +18,8 @@ from lsfsim.kernel.softirq import InterruptRunner
 from lsfsim.machine import Machine
 from lsfsim.scenario import Scenario, SocketSpec, TrafficSpec
 from lsfsim.trace.lifecycle import LifecycleRecorder
-from tests.sim.helpers import model
+from tests.sim.helpers import model, same_results
 from tests.sim.test_conservation import MODELS, scenarios
-from tests.sim.test_lazy_reader import _same
 
 
 def _run(m, scenario: Scenario) -> tuple[dict, int]:
@@ -61,7 +60,7 @@ def test_deferred_lines_equal_timers(name: str) -> None:
     m = model("testbed", **{"hardware.cpu.count": 1}) if name == "livelock" else model()
     deferred, deferred_events = _deferred(m, NAMED[name])
     timers, timer_events = _with_timers(m, NAMED[name])
-    _same(deferred, timers)
+    same_results(deferred, timers)
     assert deferred["interrupts"] > 100
     if name == "napi":                             # the point of deferring: fewer events
         assert deferred_events < 0.8 * timer_events
@@ -70,5 +69,5 @@ def test_deferred_lines_equal_timers(name: str) -> None:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenario=scenarios(), model_name=st.sampled_from(sorted(MODELS)))
 def test_random_scenarios_agree(scenario: Scenario, model_name: str) -> None:
-    _same(_deferred(MODELS[model_name], scenario)[0],
+    same_results(_deferred(MODELS[model_name], scenario)[0],
           _with_timers(MODELS[model_name], scenario)[0])

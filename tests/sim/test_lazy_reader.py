@@ -8,7 +8,6 @@ the ftrace output.
 from __future__ import annotations
 
 import io
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,7 +16,7 @@ from hypothesis import strategies as st
 from lsfsim.machine import Machine
 from lsfsim.scenario import Scenario, SenderSpec, SocketSpec, TrafficSpec
 from lsfsim.trace.ftrace import FtraceTracer
-from tests.sim.helpers import model
+from tests.sim.helpers import model, same_results
 from tests.sim.test_conservation import MODELS, scenarios
 
 
@@ -30,24 +29,6 @@ def _both(m, scenario: Scenario, **options) -> tuple[Machine, dict, Machine, dic
     for data in (lazy_data, process_data):
         data.pop("events")
     return lazy, lazy_data, process, process_data
-
-
-def _same(a: Any, b: Any, path: str = "") -> None:
-    """Equal, counts exactly; sums of seconds to the last bits only, as threads on
-    different CPUs add to a shared total (a latency mean, a function's time) in a
-    different order when one of them runs lazily."""
-    if isinstance(a, dict):
-        assert isinstance(b, dict) and a.keys() == b.keys(), path
-        for key in a:
-            _same(a[key], b[key], f"{path}.{key}")
-    elif isinstance(a, list):
-        assert isinstance(b, list) and len(a) == len(b), path
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            _same(x, y, f"{path}[{i}]")
-    elif isinstance(a, float):
-        assert b == pytest.approx(a, rel=1e-12, abs=1e-18), path
-    else:
-        assert a == b, path
 
 
 NAMED = {
@@ -74,7 +55,7 @@ def test_lazy_reader_equals_process_reader(name: str) -> None:
     lazy, a, _process, b = _both(model(), NAMED[name])
     assert lazy.lazy_readers                       # it was evaluated lazily
     assert a["sockets"][0]["delivered"] > 0
-    _same(a, b)
+    same_results(a, b)
 
 
 def test_undrained_run_stops_the_lazy_reader_at_the_limit() -> None:
@@ -84,7 +65,7 @@ def test_undrained_run_stops_the_lazy_reader_at_the_limit() -> None:
     lazy, a, _process, b = _both(model(), scenario)
     assert lazy.lazy_readers
     assert a["sockets"][0]["queued"] > 0           # cut in the middle of the backlog
-    _same(a, b)
+    same_results(a, b)
 
 
 def _planned(machine: Machine) -> list[bool]:
@@ -133,4 +114,4 @@ def test_traces_are_identical() -> None:
 @given(scenario=scenarios(), model_name=st.sampled_from(sorted(MODELS)))
 def test_random_scenarios_agree(scenario: Scenario, model_name: str) -> None:
     _lazy, a, _process, b = _both(MODELS[model_name], scenario)
-    _same(a, b)
+    same_results(a, b)
