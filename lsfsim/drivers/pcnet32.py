@@ -43,6 +43,7 @@ from lsfsim.kernel.skbuff import (
     PACKET_OTHERHOST,
     SkBuff,
 )
+from lsfsim.kernel.softirq import do_irq_steps
 
 if TYPE_CHECKING:
     from lsfsim.machine import Machine
@@ -137,7 +138,7 @@ class Pcnet32:
         plan = machine.plan
         read_csr = charge("pcnet32_wio_read_csr", c.pcnet32_wio_read_csr)
         write_csr = charge("pcnet32_wio_write_csr", c.pcnet32_wio_write_csr)
-        self.plan_isr_ack = plan(enter("pcnet32_interrupt"),
+        self.plan_isr_ack = plan(*do_irq_steps(c), enter("pcnet32_interrupt"),
                                  charge("pcnet32_interrupt", c.pcnet32_interrupt),
                                  mark("_raw_spin_lock"), read_csr, write_csr)
         # CSR3 |= 0x5f00 (mask), __napi_schedule, unlock

@@ -44,6 +44,8 @@ class Wire:
         self.ifg = ifg
         self.min_frame = min_frame
         self.stop_time = stop_time
+        self._framing = preamble + fcs        # bytes a frame holds the wire besides its own
+        self._gap_time = ifg * self.byte_time
         self._frames: Iterator = source.frames()
         self._feedback: deque[tuple[float, bytes]] = deque()
         self.free_at = 0.0
@@ -77,20 +79,23 @@ class Wire:
                 self.blocked = True
                 return None
             t_want, data = item
-            start = t_want if t_want > self.free_at else self.free_at
+            free_at = self.free_at
+            start = t_want if t_want > free_at else free_at
             if self.stop_time is not None and start >= self.stop_time:
                 self.finished = True
                 return None
             length = len(data)
-            if length < self.min_frame:
+            min_frame = self.min_frame
+            if length < min_frame:
                 # the sender pads a short frame to the minimum (a replayed capture may
                 # even hold empty records)
-                data = data.ljust(self.min_frame, b"\0")
-            end = start + (self.preamble + (length if length > self.min_frame else self.min_frame)
-                           + self.fcs) * self.byte_time
-            self.free_at = end + self.ifg * self.byte_time
+                data = data.ljust(min_frame, b"\0")
+            byte_time = self.byte_time
+            end = start + ((length if length > min_frame else min_frame)
+                           + self._framing) * byte_time
+            self.free_at = end + self._gap_time
             index = self.offered
-            self.offered += 1
+            self.offered = index + 1
             self.offered_bytes += length
             return WireFrame(data, start, end, index)
 

@@ -345,6 +345,12 @@ class _Generator(TrafficSource):
         # One builder per (protocol, destination kind): at most 6 x 3.
         builders: dict[tuple[int, int], Builder] = {}
         sport, dport, vlan_id = self.sport, self.dport, self.vlan_id
+        if single_kind and fixed is not None and nhosts == 1 and not pick_dst:
+            # nothing to draw per frame: one builder, one size, one source
+            build = make_builder(kinds[0], hosts, self.dst, sport=sport, dport=dport,
+                                 vlan_id=vlan_id)
+            yield from _same_frames(times, count, end, build, fixed)
+            return
         for n, t in enumerate(times):
             if (count is not None and n >= count) or (end is not None and t >= end):
                 return
@@ -366,6 +372,17 @@ class _Generator(TrafficSource):
     def min_size(self) -> int:
         """The smallest frame this mix can produce (protocol minimums)."""
         return min(min_frame_size(k) for k, _ in self.mix)
+
+
+def _same_frames(times: Iterator[float], count: int | None, end: float | None,
+                 build: Builder, size: int) -> Iterator[FrameOrBlocked]:
+    """Frames of one kind, size and source at the given times (the common cbr case)."""
+    if count is None:
+        count = -1
+    for n, t in enumerate(times):
+        if n == count or (end is not None and t >= end):
+            return
+        yield (t, build(size, n & 0xFFFF, 0))
 
 
 class ConstantRate(_Generator):
