@@ -184,7 +184,7 @@ class Reader:
         cpu = self.cpu
         sock = self.sock
         ctx = self.ctx
-        plan_sleep, plan_woken = self.plan_sleep, self.plan_woken
+        plan_recvfrom, plan_sleep, plan_woken = sock.plan_recvfrom, self.plan_sleep, self.plan_woken
         queue = sock.sk_receive_queue
         latency = machine.latency                 # StageLatency.record, inlined
         latency_pending, latency_limit = latency.pending, latency.limit
@@ -199,7 +199,7 @@ class Reader:
                     now = yield wait
             ctx.t = now
             ctx.bucket = SY
-            ctx.run(sock.plan_recvfrom)    # sys_recvfrom -> ... -> skb_recv_datagram
+            ctx.run(plan_recvfrom)         # sys_recvfrom -> ... -> skb_recv_datagram
             while True:
                 if queue:
                     t_enq = queue[0].t_enq

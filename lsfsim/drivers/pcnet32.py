@@ -73,6 +73,7 @@ class Pcnet32:
         self.mac = bytes(int(b, 16) for b in nic.mac.split(":"))
         self.promisc = False
         self.rx_copybreak = nic.rx_copybreak
+        self.memcpy_per_byte = machine.costs.memcpy_per_byte
         self.dma_latency = nic.dma_latency
         self.dma_byte_time = 1.0 / nic.dma_rate
         self.alloc_fail_rate = nic.alloc_fail_rate
@@ -210,7 +211,7 @@ class Pcnet32:
                 return
             self._next = None
             data = frame.data
-            if not (data[0] & 1 or self.promisc or data[:6] == self.mac):
+            if not (data[0] & 1 or self.promisc or data.startswith(self.mac)):
                 self.mac_filtered += 1
                 if self.machine.lifecycle is not None:
                     self.machine.lifecycle.nic_dropped(frame, "mac_filtered")
@@ -356,7 +357,7 @@ class Pcnet32:
             ctx.run(self.plan_poll_done)  # __napi_complete, CSR3 unmask, CSR0 = INEA
             self.inea = True
             self._arm(ctx.t)
-        else:
+        elif ctx.tracer is not None:      # marks and a return: only the tracer sees them
             ctx.run(self.plan_poll_busy)
         return work
 
@@ -410,7 +411,7 @@ class Pcnet32:
                 machine.lifecycle.nic_dropped(frame, "rx_length_errors")
             return
         in_place = pkt_len > self.rx_copybreak   # else copied into a fresh small skb
-        copy_time = 0.0 if in_place else pkt_len * self.costs.memcpy_per_byte
+        copy_time = 0.0 if in_place else pkt_len * self.memcpy_per_byte
         if self.alloc_fail_rate:
             ctx.run(self.plan_rx_alloc)
             if machine.rng.random() < self.alloc_fail_rate:
@@ -447,15 +448,15 @@ class Pcnet32:
         """
         data = skb.data
         if data[0] & 1:
-            if data[:6] == BROADCAST:
+            if data.startswith(BROADCAST):
                 skb.pkt_type = PACKET_BROADCAST
             else:
                 skb.pkt_type = PACKET_MULTICAST
                 self.multicast += 1
-        elif data[:6] != self.mac:
-            skb.pkt_type = PACKET_OTHERHOST
-        else:
+        elif data.startswith(self.mac):
             skb.pkt_type = PACKET_HOST
+        else:
+            skb.pkt_type = PACKET_OTHERHOST
         ethertype = (data[12] << 8) | data[13]
         skb.protocol = ethertype if ethertype >= 1536 else 0x0004
 

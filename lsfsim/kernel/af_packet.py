@@ -138,8 +138,10 @@ class PacketSock(Sock):
                    outgoing: bool = False) -> None:
         """The ETH_P_ALL tap: filter, rcvbuf check, clone, trim, queue, wake."""
         lazy = self.lazy_reader
-        if lazy is not None:
-            lazy.advance(self.env.now)   # the reader as it is when this step starts
+        if lazy is not None:             # the reader as it is when this step starts
+            now = self.env.now
+            if lazy.next_time <= now:
+                lazy.advance(now)
         self.seen += 1
         if outgoing:
             self.seen_outgoing += 1
