@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.console import Console
 
 from lsfsim.cli import options
 from lsfsim.cli.common import InputError, one_line_errors
@@ -139,7 +140,7 @@ def register(app: typer.Typer) -> None:
         json_out: str = typer.Option(None, "--json", help="Write every counter and statistic to FILE ('-': stdout)."),
         report: str = typer.Option(None, "--report", help="Write a self-contained HTML report (with plots) to DIR."),
         proc: bool = typer.Option(False, "--proc", help="Print /proc/net/dev, softnet_stat, packet and PACKET_STATISTICS as at the end."),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary on stdout."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary."),
     ) -> None:
         """Simulate a scenario (default: the lecture's 100 MB nc transfer) and summarise it."""
         from lsfsim.config.model import load_model
@@ -169,18 +170,20 @@ def register(app: typer.Typer) -> None:
             result = machine.run(progress=progress)
         finally:
             progress.close()
+        # with --json -, stdout carries the JSON alone: the rest goes to stderr
+        to_stderr = json_out == "-"
         if json_out == "-":
             typer.echo(result.to_json())
         elif json_out:
             result.write_json(json_out)
         if not quiet:
-            print_summary(result)
+            print_summary(result, Console(stderr=True) if to_stderr else None)
         if proc:
             from lsfsim.report.procfs import render_all
 
-            typer.echo(render_all(result))
+            typer.echo(render_all(result), err=to_stderr)
         if report:
             from lsfsim.report.html import write_report
 
             path = write_report(report, result, probes[0])
-            typer.echo(f"report: {path}")
+            typer.echo(f"report: {path}", err=to_stderr)

@@ -112,3 +112,13 @@ def test_senders_are_seen_by_the_tap_as_outgoing():
     assert sock["seen_outgoing"] == 40
     assert sock["delivered"] == 100 + 40
     assert data["netdev"]["tx_packets"] == 40
+
+
+def test_json_to_stdout_keeps_stdout_pure():
+    """With ``--json -`` the summary and /proc views go to stderr: ``| jq`` works."""
+    proc = subprocess.run([sys.executable, "-m", "lsfsim", "run", "--traffic", "cbr",
+                           "--packets", "200", "--proc", "--json", "-"],
+                          capture_output=True, text=True, check=True)
+    data = json.loads(proc.stdout)
+    assert data["offered"] == 200
+    assert "PACKET_STATISTICS" in proc.stderr and "softnet_stat" in proc.stderr
