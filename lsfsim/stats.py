@@ -18,9 +18,7 @@ _SUB = 32
 class Histogram:
     """Latency samples in seconds; percentiles, mean, min and max."""
 
-    __slots__ = ("counts", "n", "total", "min", "max", "pending")
-
-    FOLD_AT = 4096
+    __slots__ = ("counts", "n", "total", "min", "max")
 
     def __init__(self) -> None:
         self.counts: dict[int, int] = {}
@@ -28,23 +26,9 @@ class Histogram:
         self.total = 0.0
         self.min = math.inf
         self.max = 0.0
-        self.pending: list[float] = []   # hot paths append here; folded in batches
-
-    def add(self, x: float) -> None:
-        self.pending.append(x)
-        if len(self.pending) >= self.FOLD_AT:
-            self.fold()
-
-    def fold(self) -> None:
-        """Move pending samples into the buckets (keeps memory bounded)."""
-        pending = self.pending
-        if not pending:
-            return
-        self.add_array(np.asarray(pending, dtype=np.float64))
-        pending.clear()
 
     def add_array(self, samples: np.ndarray) -> None:
-        """Add many samples at once."""
+        """Add many samples at once (one at a time would cost a numpy call each)."""
         if not len(samples):
             return
         values = np.maximum(samples, 1e-12)
@@ -70,7 +54,6 @@ class Histogram:
 
     def percentile(self, p: float) -> float:
         """The p-th percentile (0..100); 0.0 when empty."""
-        self.fold()
         if not self.n:
             return 0.0
         rank = max(1, math.ceil(self.n * p / 100.0))
@@ -83,11 +66,9 @@ class Histogram:
 
     @property
     def mean(self) -> float:
-        self.fold()
         return self.total / self.n if self.n else 0.0
 
     def summary(self) -> dict[str, float]:
-        self.fold()
         return {
             "count": self.n,
             "mean": self.mean,
@@ -102,10 +83,12 @@ class Histogram:
 class StageLatency:
     """Per-stage latency histograms fed with one record of timestamps per packet.
 
-    The hot path appends the ``len(stages) + 1`` timestamps a packet collected
-    on its way (wire, DMA, poll, ...) to a flat array; every ``FOLD_AT``
-    packets the differences between consecutive timestamps (one per stage) and
-    the whole span (``total``) go into the histograms at once.
+    A producer (the reader thread, a hot loop) appends the ``len(stages) + 1``
+    timestamps a packet collected on its way (wire, DMA, poll, ...) to the flat
+    array ``pending`` and calls ``fold()`` once ``len(pending) >= limit``
+    (``FOLD_AT`` packets): the differences between consecutive timestamps (one
+    per stage) and the whole span (``total``) then go into the histograms at
+    once.  ``pending`` stays the same array object.
     """
 
     FOLD_AT = 4096
@@ -116,16 +99,6 @@ class StageLatency:
         self.hists = {stage: Histogram() for stage in (*stages, "total")}
         self.pending = array("d")
         self.limit = self.FOLD_AT * self.width
-
-    def record(self, *timestamps: float) -> None:
-        """One packet's timestamps, in stage order.
-
-        A hot loop may inline this: ``pending.extend(ts)`` then ``fold`` once
-        ``len(pending) >= limit``; ``pending`` stays the same array.
-        """
-        self.pending.extend(timestamps)
-        if len(self.pending) >= self.limit:
-            self.fold()
 
     def fold(self) -> None:
         if not self.pending:

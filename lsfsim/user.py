@@ -186,7 +186,7 @@ class Reader:
         ctx = self.ctx
         plan_recvfrom, plan_sleep, plan_woken = sock.plan_recvfrom, self.plan_sleep, self.plan_woken
         queue = sock.sk_receive_queue
-        latency = machine.latency                 # StageLatency.record, inlined
+        latency = machine.latency                 # StageLatency: rows of timestamps
         latency_pending, latency_limit = latency.pending, latency.limit
         buflen = self.buflen
         work = self.work
