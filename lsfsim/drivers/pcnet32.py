@@ -106,7 +106,7 @@ class Pcnet32:
         self.tx_wire_free = 0.0
         self._tint_upto = -1.0
         self.frame_time = wire.frame_time
-        self.ifg_time = wire.ifg * wire.byte_time
+        self.ifg_time = wire.gap_time
         # NAPI
         weight = machine.kernel.napi_weight or nic.rx_ring // 2
         self.napi = NapiStruct(self.name, self.pcnet32_poll, weight)

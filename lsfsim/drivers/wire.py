@@ -44,8 +44,8 @@ class Wire:
         self.ifg = ifg
         self.min_frame = min_frame
         self.stop_time = stop_time
-        self._framing = preamble + fcs        # bytes a frame holds the wire besides its own
-        self._gap_time = ifg * self.byte_time
+        self.framing = preamble + fcs         # bytes a frame holds the wire besides its own
+        self.gap_time = ifg * self.byte_time  # the inter-frame gap, in seconds
         self._frames: Iterator = source.frames()
         self._feedback: deque[tuple[float, bytes]] = deque()
         self.free_at = 0.0
@@ -58,7 +58,7 @@ class Wire:
 
     def frame_time(self, length: int) -> float:
         """Time a frame of ``length`` bytes (no FCS) holds the wire, gap excluded."""
-        return (self.preamble + max(length, self.min_frame) + self.fcs) * self.byte_time
+        return (max(length, self.min_frame) + self.framing) * self.byte_time
 
     def pull(self) -> WireFrame | None:
         """The next frame with its wire timing, or None (blocked or finished)."""
@@ -92,8 +92,8 @@ class Wire:
                 data = data.ljust(min_frame, b"\0")
             byte_time = self.byte_time
             end = start + ((length if length > min_frame else min_frame)
-                           + self._framing) * byte_time
-            self.free_at = end + self._gap_time
+                           + self.framing) * byte_time
+            self.free_at = end + self.gap_time
             index = self.offered
             self.offered = index + 1
             self.offered_bytes += length

@@ -49,7 +49,7 @@ class CPU:
         self.stolen = 0.0        # total duration of interrupt steps started so far
         self.busy_until = 0.0    # end of the current interrupt step
         self.in_softirq = False  # softirq running on this CPU (preempt count)
-        self.run_ahead = True    # steps may move the clock instead of waiting (see above)
+        self.run_ahead = True    # steps may move the clock instead of waiting (interrupt_step)
         self._ahead = 0
         self._owner: object | None = None
         self._waiters: deque[tuple[object, simpy.Event]] = deque()

@@ -73,9 +73,7 @@ class NetCore:
         self.plan_receive = plan(enter("netif_receive_skb"),
                                  charge("netif_receive_skb", c.netif_receive_skb))
         self.plan_deliver = plan(charge("deliver_skb", c.deliver_skb))
-        self.plan_receive_deliver = plan(enter("netif_receive_skb"),
-                                         charge("netif_receive_skb", c.netif_receive_skb),
-                                         charge("deliver_skb", c.deliver_skb))
+        self.plan_receive_deliver = plan(*self.plan_receive.steps, *self.plan_deliver.steps)
         self.plan_no_handler = plan(charge("kfree_skb", c.kfree_skb))
         self.plan_receive_exit = plan(exit_("netif_receive_skb"))
 
