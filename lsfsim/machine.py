@@ -31,6 +31,7 @@ from lsfsim.kernel.skbuff import TruesizeRules
 from lsfsim.kernel.softirq import InterruptRunner, Ksoftirqd, SoftirqPlans
 from lsfsim.result import Result, collect
 from lsfsim.scenario import Scenario
+from lsfsim.simpy_fast import events_scheduled
 from lsfsim.stats import StageLatency
 from lsfsim.traffic import ConstantRate, NcTransfer, OnOff, PcapReplay, Poisson, TrafficSource
 from lsfsim.user import CaptureApp, Reader, SenderApp
@@ -218,7 +219,7 @@ class Machine:
         env = self.env
         limit = self.scenario.max_sim_seconds
         started = time.perf_counter()
-        eid0 = _event_counter(env)
+        eid0 = events_scheduled(env)
         if progress is None and limit is None:
             env.run()
         else:
@@ -241,7 +242,7 @@ class Machine:
         else:
             self.advance_lazy(env.now)
         self.wall_seconds = time.perf_counter() - started
-        self.events = _event_counter(env) - eid0
+        self.events = events_scheduled(env) - eid0
         self.fold_profile()
         result = collect(self)
         self.check_invariants(result)
@@ -270,16 +271,6 @@ class Machine:
             raise InvariantError(
                 f"ring ownership: {host_owned} host-owned descriptors, pointers say "
                 f"{dev.chip_rx - dev.cur_rx}")
-
-
-def _event_counter(env: simpy.Environment) -> int:
-    """Events scheduled so far (SimPy numbers every scheduled event)."""
-    eid = getattr(env, "_eid", None)
-    if eid is None:
-        return 0
-    value = next(eid)
-    env._eid = itertools.count(value + 1)  # type: ignore[attr-defined]
-    return value
 
 
 def _sender_frames(size: int) -> Callable[[int], bytes]:

@@ -20,6 +20,7 @@ from lsfsim.kernel import syscalls
 from lsfsim.kernel.af_packet import PacketSock
 from lsfsim.kernel.cpu import CPU, PROCESS, SY, US, ExecContext, charge, enter, exit_, self_time
 from lsfsim.kernel.skbuff import PACKET_OUTGOING
+from lsfsim.simpy_fast import succeed_at
 
 if TYPE_CHECKING:
     from lsfsim.machine import Machine
@@ -169,11 +170,8 @@ class Reader:
         if self.lazy:
             self.next_time = t
             return
-        env = self.env
         wake, self._wake = self._wake, None
-        wake._ok = True
-        wake._value = None
-        env.schedule(wake, delay=t - env.now if t > env.now else 0.0)
+        succeed_at(self.env, wake, t)
 
     # --- the thread -------------------------------------------------------------
     def _recvfrom_loop(self) -> Generator[Any, float, None]:

@@ -28,6 +28,8 @@ from typing import Any
 
 import simpy
 
+from lsfsim.simpy_fast import jump_clock
+
 # top(1)'s buckets, indices into CPU.acct
 HI, SI, SY, US = 0, 1, 2, 3
 BUCKETS = ("hi", "si", "sy", "us")
@@ -68,21 +70,17 @@ class CPU:
 
         None means the step is over already: no other event was due before its
         end, so a timeout would only have moved the clock, and the clock was moved
-        instead (SimPy keeps it in ``Environment._now``; the next event in
-        ``_queue``).  The run is exactly the same, with fewer events.  At most
-        ``RUN_AHEAD`` steps in a row go so, that the simulation still yields now
-        and then (progress reports).
+        instead (``simpy_fast.jump_clock``).  The run is exactly the same, with
+        fewer events.  At most ``RUN_AHEAD`` steps in a row go so, that the
+        simulation still yields now and then (progress reports).
         """
         env = self.env
         self.stolen += duration
-        end = env._now + duration
+        end = env.now + duration
         self.busy_until = end
-        if self.run_ahead and self._ahead < RUN_AHEAD:
-            queue = env._queue                   # env.peek(), inlined: a hot path
-            if not queue or queue[0][0] > end:
-                self._ahead += 1
-                env._now = end                   # nothing is due before: move the clock
-                return None
+        if self.run_ahead and self._ahead < RUN_AHEAD and jump_clock(env, end):
+            self._ahead += 1
+            return None
         self._ahead = 0
         return env.timeout(duration)
 

@@ -33,6 +33,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from lsfsim.kernel.cpu import BUCKETS
+from lsfsim.simpy_fast import before_each_step
 
 if TYPE_CHECKING:
     from lsfsim.machine import Machine
@@ -131,16 +132,12 @@ class Sampler:
             self._readers.append((column, read))
         env = machine.env
         self._t0 = self._due = env.now
-        step = env.step
-        peek = env.peek
 
-        def sampled_step() -> None:
-            t_next = peek()
+        def before_step(t_next: float) -> None:
             if t_next > self._due:
                 self._catch_up(t_next)
-            step()
 
-        env.step = sampled_step  # type: ignore[method-assign]
+        before_each_step(env, before_step)
 
     # --- recording ----------------------------------------------------------
     def _catch_up(self, t_next: float) -> None:

@@ -1,0 +1,76 @@
+"""The three places where the simulator goes past SimPy's public interface, for speed.
+
+Every read or write of a private field of SimPy (``Environment._now``,
+``_queue``, ``_eid``; ``Event._ok``, ``_value``) is here and nowhere else, so
+that a SimPy release that renames them breaks one small module whose tests
+(tests/sim/test_simpy_fast.py) say what each trick must keep true.
+pyproject.toml pins ``simpy>=4.1,<5``: these are SimPy 4's internals.
+
+What each one buys (docs/model.md, "Fewer events, same run"):
+
+* ``jump_clock``: an interrupt step with no event due before its end moves the
+  clock instead of scheduling a timeout (kernel.cpu.CPU.interrupt_step);
+* ``succeed_at``: a sleeping reader is woken at a time of the waker's choosing
+  (its ``ctx.t``, ahead of ``env.now``) with one event, not a timeout plus an
+  event (user.Reader.try_to_wake_up);
+* ``events_scheduled``: how many events a run scheduled, for the run's
+  ``events`` figure (machine.Machine.run).
+
+The sampler's hook on ``env.step`` (``before_each_step``) uses only public
+names; it is here because it too changes how SimPy runs.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+
+import simpy
+
+
+def jump_clock(env: simpy.Environment, end: float) -> bool:
+    """Move the clock to ``end`` if no event is due before it (nor at it); True if moved.
+
+    The inlined form of ``if env.peek() > end: <advance env.now to end>``:
+    called once per interrupt step, a hot path.
+    """
+    queue = env._queue
+    if not queue or queue[0][0] > end:
+        env._now = end
+        return True
+    return False
+
+
+def succeed_at(env: simpy.Environment, event: simpy.Event, t: float) -> None:
+    """Trigger a pending ``event`` (value None) so that it is processed at time ``t``
+    (at once when ``t`` is not in the future): ``event.succeed()`` with a delay."""
+    event._ok = True
+    event._value = None
+    env.schedule(event, delay=t - env.now if t > env.now else 0.0)
+
+
+def events_scheduled(env: simpy.Environment) -> int:
+    """A counter of the events scheduled so far (SimPy numbers every scheduled event).
+
+    The difference of two readings is the number of events scheduled in between,
+    plus one (each reading takes a number, as an event would).
+    """
+    eid = getattr(env, "_eid", None)
+    if eid is None:
+        return 0
+    value = next(eid)
+    env._eid = itertools.count(value + 1)  # type: ignore[attr-defined]
+    return value
+
+
+def before_each_step(env: simpy.Environment, before: Callable[[float], None]) -> None:
+    """Call ``before(t)`` ahead of processing each event, ``t`` being its time
+    (``math.inf`` when the queue is empty: the run is about to end)."""
+    step = env.step
+    peek = env.peek
+
+    def hooked_step() -> None:
+        before(peek())
+        step()
+
+    env.step = hooked_step  # type: ignore[method-assign]
