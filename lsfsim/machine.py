@@ -4,16 +4,20 @@
 runs until the traffic is over and the kernel and readers have drained what
 was queued (or until ``max_sim_seconds``), checks the conservation laws and
 returns a ``Result``.
+
+The machine composes; it does not take part.  The kernel units get a
+``KernelContext`` (kernel.context) and the network core (``NetCore``), never
+the machine; the machine keeps the wire, the NIC, the programs, the probes
+and the run loop.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-import random
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import simpy
@@ -23,21 +27,25 @@ from lsfsim.config.model import Model
 from lsfsim.drivers.pcnet32 import Pcnet32
 from lsfsim.drivers.wire import Wire
 from lsfsim.kernel.af_packet import PacketSock
+from lsfsim.kernel.context import LATENCY_STAGES, KernelContext  # noqa: F401  (re-exported)
 from lsfsim.kernel.costs import Costs
-from lsfsim.kernel.cpu import CPU, Plan
-from lsfsim.kernel.dev import ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, NapiStruct, NetCore, SoftnetData
+from lsfsim.kernel.cpu import CallTracer, Plan
+from lsfsim.kernel.dev import ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, NapiStruct, NetCore
 from lsfsim.kernel.ip import IpStack
 from lsfsim.kernel.skbuff import TruesizeRules
-from lsfsim.kernel.softirq import InterruptRunner, Ksoftirqd, SoftirqPlans
+from lsfsim.kernel.softirq import InterruptRunner, Ksoftirqd, NetRxSoftirq
+from lsfsim.probes import Hooks, Probe
 from lsfsim.result import Result, collect
-from lsfsim.scenario import Scenario
+from lsfsim.scenario import Scenario, SocketSpec
 from lsfsim.simpy_fast import events_scheduled
 from lsfsim.stats import StageLatency
 from lsfsim.traffic import ConstantRate, NcTransfer, OnOff, PcapReplay, Poisson, TrafficSource
 from lsfsim.user import CaptureApp, Reader, SenderApp
 
-# a received packet's stages, wire to user space (plus "total", the whole span)
-LATENCY_STAGES = ("nic_dma", "rx_ring", "softirq", "socket_queue", "recvfrom")
+
+class ScenarioError(ValueError):
+    """The scenario does not fit the model (a CPU it names does not exist, ...): bad
+    input, reported as such by the command line."""
 
 
 class InvariantError(AssertionError):
@@ -71,7 +79,7 @@ def build_source(scenario: Scenario, model: Model) -> TrafficSource:
     return OnOff(spec.rate, spec.on, spec.off, **common)
 
 
-def build_program(spec: Any) -> Program | None:
+def build_program(spec: SocketSpec) -> Program | None:
     """The filter a capture program attaches: an expression compiled with libpcap
     (its accept value is the snaplen, as tcpdump's), a program file, or, with no
     filter but a snaplen, libpcap's ``ret #snaplen``."""
@@ -85,81 +93,114 @@ def build_program(spec: Any) -> Program | None:
 
 
 class Machine:
-    """Hardware + kernel + programs in one SimPy environment."""
+    """Hardware + kernel + programs in one SimPy environment.
 
-    def __init__(self, model: Model, scenario: Scenario, tracer: Any = None,
-                 source: TrafficSource | None = None, lifecycle: Any = None,
-                 probes: list[Any] | None = None, lazy_readers: bool = True) -> None:
+    ``tracer``: the call tracer (every kernel call; trace.ftrace.FtraceTracer).
+    ``probes``: observers (lsfsim.probes.Probe): attached once everything is
+    built, their packet hooks wired into the kernel, finished after the run.
+    ``lifecycle``: one more listener of the packet hooks that is not a probe.
+    """
+
+    def __init__(self, model: Model, scenario: Scenario, tracer: CallTracer | None = None,
+                 source: TrafficSource | None = None, lifecycle: object | None = None,
+                 probes: Iterable[Probe[Machine]] | None = None,
+                 lazy_readers: bool = True) -> None:
         if scenario.rx_ring is not None:
             model = model.with_overrides({"hardware.nic.rx_ring": scenario.rx_ring})
         self.model = model
         self.scenario = scenario
-        self.kernel = model.kernel
-        self.kver = model.kernel.version_tuple
-        self.costs = Costs(model.kernel.costs)
-        skb = model.kernel.skb
-        self.truesize = TruesizeRules(
-            sizeof_sk_buff=skb.sizeof_sk_buff,
-            sizeof_skb_shared_info=skb.sizeof_skb_shared_info,
-            smp_cache_bytes=skb.smp_cache_bytes,
-            net_skb_pad=skb.net_skb_pad,
-            includes_shinfo=self.kver >= (3, 2),
-        )
-        self.seed = scenario.seed
-        self.rng = random.Random(scenario.seed)
-        self.env = simpy.Environment()
+        self.kernel = model.kernel       # the kernel's configuration (model file)
+        self.probes: list[Probe[Machine]] = list(probes or [])
+        listeners: list[object] = [*self.probes]
+        if lifecycle is not None and lifecycle not in listeners:
+            listeners.insert(0, lifecycle)
+        self.hooks = Hooks(listeners)
         self.tracer = tracer
-        self.lifecycle = lifecycle
-        self.profile: defaultdict[str, float] = defaultdict(float)
-        self.calls: defaultdict[str, int] = defaultdict(int)
-        self.latency = StageLatency(LATENCY_STAGES)
-        self.plans: list[Plan] = []
-        self.softirq_plans = SoftirqPlans(self)
-        self.sockets: list[PacketSock] = []
-        self.net = NetCore(self)
+        self.env = simpy.Environment()
         hw = model.hardware
-        self.cpus = [CPU(self.env, i) for i in range(hw.cpu.count)]
+        for i, spec in enumerate(scenario.sockets):
+            if spec.cpu is not None and spec.cpu >= hw.cpu.count:
+                raise ScenarioError(f"sockets[{i}].cpu: CPU {spec.cpu} does not exist "
+                                    f"(the model has {hw.cpu.count})")
+        kernel = self.kernel_context = KernelContext(
+            self.env, model.kernel, hw.cpu.count, scenario.seed, tracer=tracer,
+            hooks=self.hooks)
+        self.softirq = NetRxSoftirq(kernel)
+        self.net = NetCore(kernel)
+        self.cpus = kernel.cpus
         for cpu in self.cpus:
-            cpu.softnet = SoftnetData(cpu.index)
             cpu.softnet.backlog = NapiStruct("backlog", self.net.process_backlog,
                                              model.kernel.dev_weight)
-            cpu.runner = InterruptRunner(self, cpu)
-            cpu.ksoftirqd = Ksoftirqd(self, cpu)
+            InterruptRunner(kernel, cpu, self.softirq)
+            Ksoftirqd(kernel, cpu, self.softirq)
         self.irq_cpu = self.cpus[hw.cpu.irq_affinity]
         self.source = source if source is not None else build_source(scenario, model)
         self.wire = Wire(self.source, hw.nic.link_rate, preamble=hw.nic.preamble,
-                         fcs=hw.nic.fcs, ifg=hw.nic.ifg, min_frame=hw.nic.min_frame)
-        self.dev = Pcnet32(self, self.wire, self.irq_cpu, napi=scenario.napi)
-        self.ip = IpStack(self)
+                         fcs=hw.nic.fcs, ifg=hw.nic.ifg, min_frame=hw.nic.min_frame,
+                         env=self.env)
+        self.dev = Pcnet32(self.net, hw.nic, self.wire, self.irq_cpu, napi=scenario.napi)
+        self.net.register_netdev(self.dev)
+        self.ip = IpStack(self.net)
         self.net.ptype_base[ETH_P_IP] = self.ip.ip_rcv
         self.net.ptype_base[ETH_P_ARP] = self.ip.other_rcv
         self.net.ptype_base[ETH_P_IPV6] = self.ip.other_rcv
         # user space: readers go to the CPUs without the IRQ first
         order = [c for c in self.cpus if c is not self.irq_cpu] + [self.irq_cpu]
         slot = itertools.count()
+        self.lazy_readers: list[Reader] = []   # filled as the capture programs start
         self.apps: list[CaptureApp] = []
         for i, spec in enumerate(scenario.sockets):
             if spec.cpu is not None:
-                if spec.cpu >= len(self.cpus):
-                    raise ValueError(f"sockets[{i}].cpu: CPU {spec.cpu} does not exist "
-                                     f"(the model has {len(self.cpus)})")
                 cpus = [self.cpus[spec.cpu]]
             else:
                 cpus = [order[next(slot) % len(order)] for _ in range(max(1, spec.readers))]
-            self.apps.append(CaptureApp(self, i, build_program(spec), spec.rcvbuf, spec.promisc,
-                                        spec.readers, spec.reader_work, spec.buflen, cpus))
+            self.apps.append(CaptureApp(self.net, i, build_program(spec), spec.rcvbuf,
+                                        spec.promisc, spec.readers, spec.reader_work,
+                                        spec.buflen, cpus, self.lazy_readers))
         self.senders: list[SenderApp] = []
-        for spec in scenario.senders:
-            self.senders.append(SenderApp(self, _sender_frames(spec.size), spec.rate, spec.count,
-                                          order[next(slot) % len(order)]))
-        self.lazy_readers: list[Reader] = []   # filled as the capture programs start
+        for i, sender in enumerate(scenario.senders):
+            self.senders.append(SenderApp(self.net, i, _sender_frames(sender.size), sender.rate,
+                                          sender.count, order[next(slot) % len(order)]))
         if lazy_readers:
             self._allow_lazy_readers()
         self.wall_seconds = 0.0
         self.events = 0
-        self.probes = list(probes or [])
         for probe in self.probes:
             probe.attach(self)
+
+    # --- the kernel's parts, for tests and probes -------------------------------
+    @property
+    def costs(self) -> Costs:
+        return self.kernel_context.costs
+
+    @property
+    def truesize(self) -> TruesizeRules:
+        return self.kernel_context.truesize
+
+    @property
+    def kver(self) -> tuple[int, int, int]:
+        return self.kernel_context.kver
+
+    @property
+    def profile(self) -> defaultdict[str, float]:
+        return self.kernel_context.profile
+
+    @property
+    def calls(self) -> defaultdict[str, int]:
+        return self.kernel_context.calls
+
+    @property
+    def latency(self) -> StageLatency:
+        return self.kernel_context.latency
+
+    @property
+    def plans(self) -> list[Plan]:
+        return self.kernel_context.plans
+
+    @property
+    def sockets(self) -> list[PacketSock]:
+        """Every packet socket, in creation order."""
+        return self.net.sockets
 
     def _allow_lazy_readers(self) -> None:
         """A capture program's single reader thread runs lazily when its CPU takes no
@@ -199,15 +240,8 @@ class Machine:
         """Simulated time reached: the last event, or a lazy reader's last step if later."""
         return max([self.env.now, *(r.now for r in self.lazy_readers)])
 
-    def plan(self, *steps: tuple[int, str, float]) -> Plan:
-        """A fixed run of kernel calls, registered so its profile is folded at the end."""
-        plan = Plan(*steps)
-        self.plans.append(plan)
-        return plan
-
     def fold_profile(self) -> None:
-        for plan in self.plans:
-            plan.fold(self.profile, self.calls)
+        self.kernel_context.fold_profile()
 
     def run(self, progress: Callable[[float], None] | None = None,
             report_every: int = 20000) -> Result:
@@ -244,8 +278,14 @@ class Machine:
         self.wall_seconds = time.perf_counter() - started
         self.events = events_scheduled(env) - eid0
         self.fold_profile()
-        result = collect(self)
+        result = collect(model_name=self.model.name, scenario=self.scenario,
+                         kernel=self.kernel_context, net=self.net, dev=self.dev, ip=self.ip,
+                         wire=self.wire, apps=self.apps, senders=self.senders,
+                         sim_seconds=self.now, wall_seconds=self.wall_seconds,
+                         events=self.events)
         self.check_invariants(result)
+        for probe in self.probes:
+            probe.finish()
         return result
 
     def check_invariants(self, result: Result) -> None:
@@ -265,12 +305,9 @@ class Machine:
                     f"dropped + delivered + queued ({parts})")
             if sock["rmem_alloc"] < 0:
                 raise InvariantError(f"socket {sock['index']}: negative sk_rmem_alloc")
-        dev = self.dev
-        host_owned = sum(1 for own in dev.rx_own if not own)
-        if host_owned != dev.chip_rx - dev.cur_rx or not 0 <= host_owned <= dev.rx_ring_size:
-            raise InvariantError(
-                f"ring ownership: {host_owned} host-owned descriptors, pointers say "
-                f"{dev.chip_rx - dev.cur_rx}")
+        broken = self.dev.check_ring()
+        if broken is not None:
+            raise InvariantError(broken)
 
 
 def _sender_frames(size: int) -> Callable[[int], bytes]:
@@ -281,7 +318,8 @@ def _sender_frames(size: int) -> Callable[[int], bytes]:
 
 
 def run(scenario: Scenario | None = None, model: Model | str | None = None,
-        progress: Callable[[float], None] | None = None, tracer: Any = None) -> Result:
+        progress: Callable[[float], None] | None = None,
+        tracer: CallTracer | None = None) -> Result:
     """Build and run a scenario: the Python API behind ``lsfsim run``."""
     from lsfsim.config.model import load_model
 

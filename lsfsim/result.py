@@ -10,13 +10,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lsfsim import __version__
-from lsfsim.kernel.cpu import BUCKETS
-
-if TYPE_CHECKING:
-    from lsfsim.machine import Machine
+from lsfsim.drivers.pcnet32 import Pcnet32
+from lsfsim.drivers.wire import Wire
+from lsfsim.kernel.context import KernelContext
+from lsfsim.kernel.dev import NetCore
+from lsfsim.kernel.ip import IpStack
+from lsfsim.scenario import Scenario
+from lsfsim.user import CaptureApp, SenderApp
+from lsfsim.vocabulary import BUCKETS
 
 SCHEMA_VERSION = 1
 
@@ -52,76 +56,53 @@ class Result:
         return data
 
 
-def collect(m: Machine) -> Result:
-    """Read every counter of a machine into a Result."""
-    dev = m.dev
-    softnets = [cpu.softnet for cpu in m.cpus]
-    in_ring = dev.chip_rx - dev.cur_rx
+def collect(*, model_name: str, scenario: Scenario, kernel: KernelContext, net: NetCore,
+            dev: Pcnet32, ip: IpStack, wire: Wire, apps: list[CaptureApp],
+            senders: list[SenderApp], sim_seconds: float, wall_seconds: float,
+            events: int) -> Result:
+    """Read every component's counters into a Result (each reports its own: the NIC its
+    netdev stats, each CPU its softnet_stat row, each socket its counters)."""
+    softnets = [cpu.softnet for cpu in kernel.cpus]
     in_backlog = sum(len(s.input_pkt_queue) for s in softnets)
-    on_wire = 1 if dev._next is not None else 0
     softnet_dropped = sum(s.dropped for s in softnets)
+    netdev = dev.netdev_stats()
     places = {
         "mac_filtered": dev.mac_filtered,
-        "rx_missed_errors": dev.rx_missed_errors,
-        "rx_length_errors": dev.rx_length_errors,
-        "rx_dropped": dev.rx_dropped,
+        "rx_missed_errors": netdev["rx_missed_errors"],
+        "rx_length_errors": netdev["rx_length_errors"],
+        "rx_dropped": netdev["rx_dropped"],
         "softnet_dropped": softnet_dropped,
-        "received": m.net.received,
-        "in_rx_ring": in_ring,
+        "received": net.received,
+        "in_rx_ring": dev.rx_ring_host_owned(),
         "in_backlog": in_backlog,
-        "on_wire": on_wire,
+        "on_wire": 1 if dev.frame_in_flight() else 0,
     }
     sockets = []
-    for app in m.apps:
+    for app in apps:
         sock = app.sock
         if sock is None:
             continue
-        queued = len(sock.sk_receive_queue)
-        in_recvfrom = sock.queued_total - sock.delivered - queued
         sockets.append({
             "index": sock.index,
             "filter_instructions": len(app.program) if app.program else 0,
             "attach_errno": app.attach_errno,
-            "rcvbuf": sock.sk_rcvbuf,
-            "seen": sock.seen,
-            "seen_outgoing": sock.seen_outgoing,
-            "filtered": sock.filtered,
-            "rcvbuf_drops": sock.rcvbuf_drops,
-            "tp_packets": sock.tp_packets + sock.tp_drops,
-            "tp_drops": sock.tp_drops,
-            "sk_drops": sock.sk_drops,
-            "delivered": sock.delivered,
-            "delivered_bytes": sock.delivered_bytes,
-            "truncated": sock.truncated,
-            "queued": queued,
-            "in_recvfrom": in_recvfrom,
-            "rmem_alloc": sock.sk_rmem_alloc,
-            "max_rmem_alloc": sock.max_rmem,
+            **sock.counters(),
             "readers": [{"name": r.name, "cpu": r.cpu.index, "sleeps": r.sleeps}
                         for r in app.readers],
         })
-    sim_seconds = m.now
-    netdev = {
-        "rx_bytes": dev.rx_bytes, "rx_packets": dev.rx_packets, "rx_errors": dev.rx_errors,
-        "rx_dropped": dev.rx_dropped, "rx_missed_errors": dev.rx_missed_errors,
-        "rx_fifo_errors": dev.rx_fifo_errors, "rx_length_errors": dev.rx_length_errors,
-        "rx_over_errors": dev.rx_over_errors, "rx_crc_errors": dev.rx_crc_errors,
-        "rx_frame_errors": dev.rx_frame_errors, "multicast": dev.multicast,
-        "tx_bytes": dev.tx_bytes, "tx_packets": dev.tx_packets, "tx_errors": dev.tx_errors,
-        "tx_dropped": dev.tx_dropped, "collisions": dev.collisions,
-    }
     cpu_time = []
-    for cpu in m.cpus:
+    for cpu in kernel.cpus:
         busy = dict(zip(BUCKETS, cpu.acct, strict=True))
         busy["idle"] = max(0.0, sim_seconds - sum(cpu.acct))
         cpu_time.append({"cpu": cpu.index, **busy})
-    functions = {fn: {"seconds": secs, "calls": m.calls.get(fn, 0)}
-                 for fn, secs in sorted(m.profile.items(), key=lambda kv: -kv[1])}
+    calls = kernel.calls
+    functions = {fn: {"seconds": secs, "calls": calls.get(fn, 0)}
+                 for fn, secs in sorted(kernel.profile.items(), key=lambda kv: -kv[1])}
     stages = {
-        "wire": {"packets": m.wire.offered, "bytes": m.wire.offered_bytes},
-        "nic": {"packets": dev.rx_packets, "bytes": dev.rx_bytes},
-        "netif_receive_skb": {"packets": m.net.received},
-        "ip_rcv": {"packets": m.ip.delivered + m.ip.otherhost},
+        "wire": {"packets": wire.offered, "bytes": wire.offered_bytes},
+        "nic": {"packets": netdev["rx_packets"], "bytes": netdev["rx_bytes"]},
+        "netif_receive_skb": {"packets": net.received},
+        "ip_rcv": {"packets": ip.delivered + ip.otherhost},
     }
     for s in sockets:
         stages[f"socket{s['index']}_queued"] = {"packets": s["seen"] - s["filtered"]
@@ -131,37 +112,35 @@ def collect(m: Machine) -> Result:
     data: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
         "lsfsim_version": __version__,
-        "model": m.model.name,
-        "kernel_version": m.kernel.version,
-        "scenario": m.scenario.model_dump(mode="json"),
-        "offered": m.wire.offered,
-        "offered_bytes": m.wire.offered_bytes,
-        "rx_missed_errors": dev.rx_missed_errors,
-        "rx_dropped": dev.rx_dropped,
-        "rx_errors": dev.rx_errors,
+        "model": model_name,
+        "kernel_version": kernel.config.version,
+        "scenario": scenario.model_dump(mode="json"),
+        "offered": wire.offered,
+        "offered_bytes": wire.offered_bytes,
+        "rx_missed_errors": netdev["rx_missed_errors"],
+        "rx_dropped": netdev["rx_dropped"],
+        "rx_errors": netdev["rx_errors"],
         "mac_filtered": dev.mac_filtered,
         "softnet_dropped": softnet_dropped,
         "time_squeeze": sum(s.time_squeeze for s in softnets),
         "interrupts": dev.interrupts,
         "napi_polls": dev.napi.polls,
-        "received": m.net.received,
-        "ip_delivered": m.ip.delivered,
-        "acks_sent": m.ip.acks_sent,
-        "ksoftirqd_wakeups": sum(c.ksoftirqd.wakeups for c in m.cpus),
+        "received": net.received,
+        "ip_delivered": ip.delivered,
+        "acks_sent": ip.acks_sent,
+        "ksoftirqd_wakeups": sum(c.ksoftirqd.wakeups for c in kernel.cpus),
         "sockets": sockets,
-        "senders": [{"sent": s.sent, "errors": s.errors} for s in m.senders],
+        "senders": [{"sent": s.sent, "errors": s.errors} for s in senders],
         "netdev": netdev,
-        "softnet": [{"cpu": s.cpu_index, "processed": s.processed, "dropped": s.dropped,
-                     "time_squeeze": s.time_squeeze, "cpu_collision": s.cpu_collision}
-                    for s in softnets],
+        "softnet": [s.softnet_stat() for s in softnets],
         "cpu_time": cpu_time,
         "functions": functions,
-        "latency": m.latency.summary(),
+        "latency": kernel.latency.summary(),
         "stages": stages,
         "conservation": {"places": places},
         "sim_seconds": sim_seconds,
-        "wall_seconds": m.wall_seconds,
-        "events": m.events,
-        "packets_per_wall_second": m.wire.offered / m.wall_seconds if m.wall_seconds else 0.0,
+        "wall_seconds": wall_seconds,
+        "events": events,
+        "packets_per_wall_second": wire.offered / wall_seconds if wall_seconds else 0.0,
     }
     return Result(data)

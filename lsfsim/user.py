@@ -10,29 +10,29 @@ its cost is charged.
 from __future__ import annotations
 
 import math
-from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Generator
+from typing import Any
 
 import simpy
 
 from lsfsim.bpf import Program
 from lsfsim.kernel import syscalls
 from lsfsim.kernel.af_packet import PacketSock
-from lsfsim.kernel.cpu import CPU, PROCESS, SY, US, ExecContext, charge, enter, exit_, self_time
+from lsfsim.kernel.context import KernelContext
+from lsfsim.kernel.cpu import CPU, PROCESS, SY, US, charge, enter, exit_, self_time
+from lsfsim.kernel.dev import NetCore
 from lsfsim.kernel.skbuff import PACKET_OUTGOING
 from lsfsim.simpy_fast import succeed_at
-
-if TYPE_CHECKING:
-    from lsfsim.machine import Machine
 
 
 class CaptureApp:
     """tcpdump's kernel-facing half: one socket, its filter, its reader threads."""
 
-    def __init__(self, machine: Machine, index: int, program: Program | None, rcvbuf: int | None,
+    def __init__(self, net: NetCore, index: int, program: Program | None, rcvbuf: int | None,
                  promisc: bool, readers: int, reader_work: float, buflen: int,
-                 cpus: list[CPU]) -> None:
-        self.machine = machine
+                 cpus: list[CPU], lazy_readers: list[Reader]) -> None:
+        self.net = net
+        self.kernel = net.kernel
         self.index = index
         self.name = f"capture{index}"
         self.program = program
@@ -46,34 +46,35 @@ class CaptureApp:
         self.attach_errno: str | None = None
         self.readers: list[Reader] = []
         self.lazy_reader = False    # set by the machine: run the one reader lazily
-        machine.env.process(self._start())
+        self._lazy_readers = lazy_readers   # the machine's, advanced before it looks
+        self.kernel.env.process(self._start())
 
     def _start(self) -> Generator[simpy.Event, Any, None]:
-        machine = self.machine
+        net = self.net
+        env = self.kernel.env
         cpu = self.cpus[0]
-        ctx = ExecContext(machine.env, cpu, PROCESS, SY, machine.profile, machine.calls,
-                          machine.tracer, task=self)
+        ctx = self.kernel.exec_context(cpu, PROCESS, SY, task=self)
         wait = cpu.acquire(self)
         if wait is not None:
             yield wait
-        ctx.t = machine.env.now
-        sock = syscalls.sys_socket(machine, ctx)
+        ctx.t = env.now
+        sock = syscalls.sys_socket(net, ctx)
         self.sock = sock
         if self.promisc:
-            syscalls.sys_ioctl_promisc(machine, ctx, True)
+            syscalls.sys_ioctl_promisc(net, ctx, True)
         if self.rcvbuf is not None:
-            syscalls.sys_setsockopt_rcvbuf(machine, ctx, sock, self.rcvbuf)
+            syscalls.sys_setsockopt_rcvbuf(net, ctx, sock, self.rcvbuf)
         if self.program is not None:
-            self.attach_errno = syscalls.sys_setsockopt_filter(machine, ctx, sock, self.program)
+            self.attach_errno = syscalls.sys_setsockopt_filter(net, ctx, sock, self.program)
         yield from ctx.sync()
         cpu.release(self)
         for i in range(self.readers_wanted):
-            self.readers.append(Reader(machine, sock, self.cpus[i % len(self.cpus)],
+            self.readers.append(Reader(self.kernel, sock, self.cpus[i % len(self.cpus)],
                                        self.buflen, self.reader_work, f"reader{self.index}.{i}",
                                        lazy=self.lazy_reader))
         if self.lazy_reader:
             sock.lazy_reader = self.readers[0]
-            machine.lazy_readers.append(self.readers[0])
+            self._lazy_readers.append(self.readers[0])
 
 
 # What the recvfrom loop waits for next (besides a SimPy event: the CPU when shared).
@@ -100,31 +101,30 @@ class Reader:
       one needs no SimPy event per packet.
     """
 
-    def __init__(self, machine: Machine, sock: PacketSock, cpu: CPU, buflen: int,
+    def __init__(self, kernel: KernelContext, sock: PacketSock, cpu: CPU, buflen: int,
                  work: float, name: str, lazy: bool = False) -> None:
-        self.machine = machine
-        self.env = machine.env
+        self.kernel = kernel
+        self.env = kernel.env
         self.sock = sock
         self.cpu = cpu
         self.buflen = buflen
         self.work = work
         self.name = name
         self.sleeps = 0
-        self.ctx = ExecContext(machine.env, cpu, PROCESS, SY, machine.profile, machine.calls,
-                               machine.tracer, task=self)
+        self.ctx = kernel.exec_context(cpu, PROCESS, SY, task=self)
         # schedule() spans the sleep, as in ftrace: a context switch away, the wait,
         # and a context switch back when woken
-        c = machine.costs
-        self.plan_sleep = machine.plan(enter("schedule"), charge("schedule", c.schedule))
-        self.plan_woken = machine.plan(self_time("schedule", c.schedule), exit_("schedule"))
-        self.now = machine.env.now            # the thread's own clock: its last resume
+        c = kernel.costs
+        self.plan_sleep = kernel.plan(enter("schedule"), charge("schedule", c.schedule))
+        self.plan_woken = kernel.plan(self_time("schedule", c.schedule), exit_("schedule"))
+        self.now = kernel.env.now             # the thread's own clock: its last resume
         self.lazy = lazy
         self.next_time = self.now if lazy else math.inf   # lazy: its next resume
         self._wake: simpy.Event | None = None
         self._loop = self._recvfrom_loop()
         next(self._loop)
         if not lazy:
-            machine.env.process(self._process())
+            kernel.env.process(self._process())
 
     # --- the two drivers --------------------------------------------------------
     def _process(self) -> Generator[simpy.Event, Any, None]:
@@ -178,17 +178,18 @@ class Reader:
         """The thread.  Each ``yield`` says what it waits for and returns the time
         it goes on at; the first one only takes the start time."""
         now = yield None
-        machine = self.machine
+        kernel = self.kernel
         cpu = self.cpu
         sock = self.sock
         ctx = self.ctx
         plan_recvfrom, plan_sleep, plan_woken = sock.plan_recvfrom, self.plan_sleep, self.plan_woken
         queue = sock.sk_receive_queue
-        latency = machine.latency                 # StageLatency: rows of timestamps
+        latency = kernel.latency                  # StageLatency: rows of timestamps
         latency_pending, latency_limit = latency.pending, latency.limit
         buflen = self.buflen
         work = self.work
-        lifecycle = machine.lifecycle
+        copied_hook = kernel.hooks.copied
+        returned_hook = kernel.hooks.recvfrom_returned
         shares_cpu = not self.lazy      # a lazy reader has its CPU to itself: never waits
         while True:
             if shares_cpu:
@@ -229,8 +230,10 @@ class Reader:
             now = yield BURST                                 # the system call's burst
             sock.sock_rfree(skb)                              # skb_free_datagram -> sock_rfree
             sock.delivered += 1
-            if lifecycle is not None:
-                lifecycle.copied(self, skb, t_deq, now)
+            if copied_hook is not None:
+                copied_hook(self, skb, t_deq, now)
+            if returned_hook is not None:
+                returned_hook(sock, skb, skb.len if skb.len <= buflen else buflen, now)
             if skb.pkt_type != PACKET_OUTGOING:   # the latency of received packets only
                 latency_pending.extend((skb.t_wire, skb.t_dma, skb.t_poll, skb.t_enq, t_deq,
                                         now))
@@ -247,9 +250,11 @@ class Reader:
 class SenderApp:
     """A program sending raw frames with sendto at a fixed rate (packet_snd path)."""
 
-    def __init__(self, machine: Machine, frames: Any, rate: float, count: int, cpu: CPU) -> None:
-        self.machine = machine
-        self.name = f"sender{len(machine.senders)}"
+    def __init__(self, net: NetCore, index: int, frames: Callable[[int], bytes], rate: float,
+                 count: int, cpu: CPU) -> None:
+        self.net = net
+        self.kernel = net.kernel
+        self.name = f"sender{index}"
         self.frames = frames
         self.gap = 1.0 / rate if rate > 0 else 0.0
         self.count = count
@@ -257,19 +262,18 @@ class SenderApp:
         self.sent = 0
         self.errors: dict[str, int] = {}
         self.sock: PacketSock | None = None
-        machine.env.process(self._run())
+        self.kernel.env.process(self._run())
 
     def _run(self) -> Generator[simpy.Event, Any, None]:
-        machine = self.machine
-        env = machine.env
+        net = self.net
+        env = self.kernel.env
         cpu = self.cpu
-        ctx = ExecContext(env, cpu, PROCESS, SY, machine.profile, machine.calls,
-                          machine.tracer, task=self)
+        ctx = self.kernel.exec_context(cpu, PROCESS, SY, task=self)
         wait = cpu.acquire(self)
         if wait is not None:
             yield wait
         ctx.t = env.now
-        self.sock = syscalls.sys_socket(machine, ctx)
+        sock = self.sock = syscalls.sys_socket(net, ctx)
         yield from ctx.sync()
         cpu.release(self)
         next_time = env.now
@@ -280,7 +284,7 @@ class SenderApp:
             if wait is not None:
                 yield wait
             ctx.t = env.now
-            err = syscalls.sys_sendto(machine, ctx, self.sock, self.frames(i))
+            err = syscalls.sys_sendto(net, ctx, sock, self.frames(i))
             if err is None:
                 self.sent += 1
             else:

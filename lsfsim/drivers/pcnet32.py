@@ -29,13 +29,25 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import simpy
 
+from lsfsim.config.model import Nic
 from lsfsim.drivers.wire import Wire, WireFrame
-from lsfsim.kernel.cpu import CPU, ExecContext, charge, enter, exit_, mark, self_time, variable
-from lsfsim.kernel.dev import NET_XMIT_DROP, NET_XMIT_SUCCESS, NapiStruct
+from lsfsim.kernel.context import KernelContext
+from lsfsim.kernel.cpu import (
+    CPU,
+    ExecContext,
+    Steps,
+    charge,
+    enter,
+    exit_,
+    mark,
+    self_time,
+    variable,
+)
+from lsfsim.kernel.dev import NET_XMIT_DROP, NET_XMIT_SUCCESS, NapiStruct, NetCore
 from lsfsim.kernel.skbuff import (
     PACKET_BROADCAST,
     PACKET_HOST,
@@ -44,9 +56,6 @@ from lsfsim.kernel.skbuff import (
     SkBuff,
 )
 from lsfsim.kernel.softirq import do_irq_steps
-
-if TYPE_CHECKING:
-    from lsfsim.machine import Machine
 
 PKT_BUF_SKB = 1544
 NET_IP_ALIGN = 2
@@ -61,11 +70,14 @@ class Pcnet32:
     irq = 10
     name = "eth0"
 
-    def __init__(self, machine: Machine, wire: Wire, cpu: CPU, napi: bool = True) -> None:
-        nic = machine.model.hardware.nic
-        self.machine = machine
-        self.env: simpy.Environment = machine.env
-        self.costs = machine.costs
+    def __init__(self, net: NetCore, nic: Nic, wire: Wire, cpu: CPU, napi: bool = True) -> None:
+        kernel = net.kernel
+        self.net = net
+        self.env: simpy.Environment = kernel.env
+        self.costs = kernel.costs
+        self.config = kernel.config
+        self.rng = kernel.rng
+        self.hooks = kernel.hooks
         self.wire = wire
         self.cpu = cpu                      # the CPU the IRQ is routed to
         self.use_napi = napi
@@ -73,7 +85,7 @@ class Pcnet32:
         self.mac = bytes(int(b, 16) for b in nic.mac.split(":"))
         self.promisc = False
         self.rx_copybreak = nic.rx_copybreak
-        self.memcpy_per_byte = machine.costs.memcpy_per_byte
+        self.memcpy_per_byte = kernel.costs.memcpy_per_byte
         self.dma_latency = nic.dma_latency
         self.dma_byte_time = 1.0 / nic.dma_rate
         self.alloc_fail_rate = nic.alloc_fail_rate
@@ -84,9 +96,9 @@ class Pcnet32:
         self.rx_frame: list[WireFrame | None] = [None] * nic.rx_ring
         self.cur_rx = 0                                # driver's next descriptor
         self.chip_rx = 0                               # chip's next descriptor
-        self.ring_truesize = machine.truesize.dev_alloc_skb(PKT_BUF_SKB)
+        self.ring_truesize = kernel.truesize.dev_alloc_skb(PKT_BUF_SKB)
         # truesize of the fresh skb a frame of each length up to rx_copybreak is copied into
-        self.copy_truesize = [machine.truesize.dev_alloc_skb(n + NET_IP_ALIGN)
+        self.copy_truesize = [kernel.truesize.dev_alloc_skb(n + NET_IP_ALIGN)
                               for n in range(min(self.rx_copybreak, PKT_BUF_SIZE) + 1)]
         # CSR0 / CSR112 state
         self.inea = True
@@ -97,8 +109,7 @@ class Pcnet32:
         self.irq_raised = False
         self._armed = False               # an IRQ is due at _arm_when (timer or deferred)
         self._arm_when = math.inf
-        self._rto_armed = False
-        self._next: WireFrame | None = None
+        self._next: WireFrame | None = None   # the wire's next frame, pulled, not yet DMAed
         # TX ring and qdisc
         self.tx_ring_size = nic.tx_ring
         self.tx_inflight: deque[tuple[float, SkBuff]] = deque()
@@ -108,7 +119,7 @@ class Pcnet32:
         self.frame_time = wire.frame_time
         self.ifg_time = wire.gap_time
         # NAPI
-        weight = machine.kernel.napi_weight or nic.rx_ring // 2
+        weight = kernel.config.napi_weight or nic.rx_ring // 2
         self.napi = NapiStruct(self.name, self.pcnet32_poll, weight)
         # counters (/proc/net/dev and the chip)
         self.interrupts = 0
@@ -129,14 +140,14 @@ class Pcnet32:
         self.tx_errors = 0
         self.tx_dropped = 0
         self.collisions = 0
-        self._build_plans(machine)
+        self._build_plans(kernel)
         wire.on_unblock = self._on_wire_unblock
         self._arm(0.0)
 
-    def _build_plans(self, machine: Machine) -> None:
+    def _build_plans(self, kernel: KernelContext) -> None:
         """The driver's fixed call sequences, in the lecture trace's order."""
-        c = machine.costs
-        plan = machine.plan
+        c = kernel.costs
+        plan = kernel.plan
         read_csr = charge("pcnet32_wio_read_csr", c.pcnet32_wio_read_csr)
         write_csr = charge("pcnet32_wio_write_csr", c.pcnet32_wio_write_csr)
         self.plan_isr_ack = plan(*do_irq_steps(c), enter("pcnet32_interrupt"),
@@ -187,6 +198,32 @@ class Pcnet32:
         """Descriptors filled by the chip and not yet returned by the driver."""
         return self.chip_rx - self.cur_rx
 
+    def frame_in_flight(self) -> bool:
+        """A frame has left the wire but its DMA is not done (the chip's lookahead)."""
+        return self._next is not None
+
+    def netdev_stats(self) -> dict[str, int]:
+        """struct net_device_stats, as pcnet32_get_stats fills it (/proc/net/dev)."""
+        return {
+            "rx_bytes": self.rx_bytes, "rx_packets": self.rx_packets,
+            "rx_errors": self.rx_errors, "rx_dropped": self.rx_dropped,
+            "rx_missed_errors": self.rx_missed_errors, "rx_fifo_errors": self.rx_fifo_errors,
+            "rx_length_errors": self.rx_length_errors, "rx_over_errors": self.rx_over_errors,
+            "rx_crc_errors": self.rx_crc_errors, "rx_frame_errors": self.rx_frame_errors,
+            "multicast": self.multicast, "tx_bytes": self.tx_bytes,
+            "tx_packets": self.tx_packets, "tx_errors": self.tx_errors,
+            "tx_dropped": self.tx_dropped, "collisions": self.collisions,
+        }
+
+    def check_ring(self) -> str | None:
+        """The RX ring's ownership invariant: None if it holds, else what is wrong."""
+        host_owned = sum(1 for own in self.rx_own if not own)
+        occupancy = self.rx_ring_host_owned()
+        if host_owned != occupancy or not 0 <= host_owned <= self.rx_ring_size:
+            return (f"ring ownership: {host_owned} host-owned descriptors, pointers say "
+                    f"{occupancy}")
+        return None
+
     def _peek(self) -> WireFrame | None:
         frame = self._next
         if frame is None:
@@ -195,8 +232,6 @@ class Pcnet32:
                 return None
             frame = wire.pull()
             if frame is None:
-                if wire.blocked and wire.source.rto and not self._rto_armed:
-                    self._arm_rto()
                 return None
             frame.t_dma = frame.t_end + self.dma_latency + len(frame.data) * self.dma_byte_time
             self._next = frame
@@ -213,8 +248,8 @@ class Pcnet32:
             data = frame.data
             if not (data[0] & 1 or self.promisc or data.startswith(self.mac)):
                 self.mac_filtered += 1
-                if self.machine.lifecycle is not None:
-                    self.machine.lifecycle.nic_dropped(frame, "mac_filtered")
+                if self.hooks.nic_dropped is not None:
+                    self.hooks.nic_dropped(frame, "mac_filtered")
                 continue
             i = self.chip_rx & self.rx_mask
             if self.rx_own[i]:
@@ -225,8 +260,8 @@ class Pcnet32:
             else:
                 self.csr112 += 1
                 self.miss = True
-                if self.machine.lifecycle is not None:
-                    self.machine.lifecycle.nic_dropped(frame, "rx_missed_errors")
+                if self.hooks.nic_dropped is not None:
+                    self.hooks.nic_dropped(frame, "rx_missed_errors")
 
     # --- chip: interrupt line -----------------------------------------------
     def _next_tx_completion(self) -> float:
@@ -294,26 +329,12 @@ class Pcnet32:
     def _on_wire_unblock(self) -> None:
         self._arm(self.env.now)
 
-    def _arm_rto(self) -> None:
-        """The remote sender's retransmission timer, while it waits for our ACKs."""
-        self._rto_armed = True
-        tx_count = self.wire.tx_count
-
-        def expire(_ev: simpy.Event) -> None:
-            self._rto_armed = False
-            if self.wire.blocked and self.wire.tx_count == tx_count:
-                self.wire.timeout(self.env.now)
-            elif self.wire.blocked:
-                self._arm_rto()
-
-        self.env.timeout(self.wire.source.rto).callbacks.append(expire)
-
     # --- driver: interrupt handler --------------------------------------------
-    def interrupt(self, ctx: ExecContext) -> Generator[simpy.Event, Any, None] | None:
+    def interrupt(self, ctx: ExecContext) -> Steps | None:
         """pcnet32_interrupt: acknowledge CSR0 (INEA cleared), mask, schedule NAPI.
 
         Returns None when done (NAPI), or, for the pre-NAPI driver that receives
-        inside the handler, a generator of its per-packet steps.
+        inside the handler, its per-packet steps (kernel.cpu.Steps).
         """
         self.irq_raised = False
         ctx.run(self.plan_isr_ack)        # read CSR0, write it back: ack, INEA = 0
@@ -328,11 +349,11 @@ class Pcnet32:
             ctx.run(self.plan_isr_napi)
             # NAPI cannot be scheduled here: the IRQ stays off (INEA = 0) until the poll
             # completes, so napi_schedule_prep always succeeds.
-            self.machine.net.napi_schedule(ctx, self.napi, charged=True)
+            self.net.napi_schedule(ctx, self.napi, charged=True)
             return None
         return self._interrupt_rx(ctx)
 
-    def _interrupt_rx(self, ctx: ExecContext) -> Generator[simpy.Event, Any, None]:
+    def _interrupt_rx(self, ctx: ExecContext) -> Steps:
         """Pre-NAPI: receive in the handler and queue on the backlog with netif_rx."""
         for _ in range(2):                # max_interrupt_work
             yield from self._rx(ctx, self.rx_ring_size, napi=False)
@@ -353,7 +374,7 @@ class Pcnet32:
         work = yield from self._rx(ctx, budget, napi=True)
         self.pcnet32_tx(ctx)              # under lp->lock
         if work < budget:
-            self.machine.net.napi_complete(ctx, self.napi)
+            self.net.napi_complete(ctx, self.napi)
             ctx.run(self.plan_poll_done)  # __napi_complete, CSR3 unmask, CSR0 = INEA
             self.inea = True
             self._arm(ctx.t)
@@ -397,7 +418,7 @@ class Pcnet32:
 
     def pcnet32_rx_entry(self, ctx: ExecContext, frame: WireFrame, napi: bool = True) -> None:
         """One descriptor: length checks, copybreak or in-place, eth_type_trans, deliver."""
-        machine = self.machine
+        hooks = self.hooks
         data = frame.data
         pkt_len = len(data)
         if pkt_len < 60:
@@ -407,17 +428,17 @@ class Pcnet32:
             ctx.run(self.plan_rx_error)
             self.rx_errors += 1
             self.rx_length_errors += 1
-            if machine.lifecycle is not None:
-                machine.lifecycle.nic_dropped(frame, "rx_length_errors")
+            if hooks.nic_dropped is not None:
+                hooks.nic_dropped(frame, "rx_length_errors")
             return
         in_place = pkt_len > self.rx_copybreak   # else copied into a fresh small skb
         copy_time = 0.0 if in_place else pkt_len * self.memcpy_per_byte
         if self.alloc_fail_rate:
             ctx.run(self.plan_rx_alloc)
-            if machine.rng.random() < self.alloc_fail_rate:
+            if self.rng.random() < self.alloc_fail_rate:
                 self.rx_dropped += 1               # "Memory squeeze": the buffer stays
-                if machine.lifecycle is not None:
-                    machine.lifecycle.nic_dropped(frame, "rx_dropped")
+                if hooks.nic_dropped is not None:
+                    hooks.nic_dropped(frame, "rx_dropped")
                 return
             ctx.run(self.plan_put_inplace if in_place else self.plan_put_copy, copy_time)
         else:
@@ -431,14 +452,14 @@ class Pcnet32:
         skb.t_irq = self.last_irq
         skb.t_poll = ctx.t
         self.rx_bytes += pkt_len
-        lifecycle = machine.lifecycle
-        if lifecycle is not None:
-            lifecycle.polled(ctx, skb)
+        polled = hooks.polled
+        if polled is not None:
+            polled(ctx, skb)
         self.eth_type_trans(skb)
         if napi:
-            machine.net.netif_receive_skb(ctx, skb)
+            self.net.netif_receive_skb(ctx, skb)
         else:
-            machine.net.netif_rx(ctx, skb)
+            self.net.netif_rx(ctx, skb)
         self.rx_packets += 1
 
     def eth_type_trans(self, skb: SkBuff) -> None:
@@ -466,15 +487,15 @@ class Pcnet32:
         if not self.qdisc and len(self.tx_inflight) < self.tx_ring_size:
             self.dev_hard_start_xmit(ctx, skb)
             return NET_XMIT_SUCCESS
-        if len(self.qdisc) >= self.machine.kernel.tx_queue_len:
+        if len(self.qdisc) >= self.config.tx_queue_len:
             self.tx_dropped += 1
             return NET_XMIT_DROP
         self.qdisc.append(skb)
         return NET_XMIT_SUCCESS
 
     def dev_hard_start_xmit(self, ctx: ExecContext, skb: SkBuff) -> None:
-        if self.machine.net.ptype_all:
-            self.machine.net.dev_queue_xmit_nit(ctx, skb)
+        if self.net.ptype_all:
+            self.net.dev_queue_xmit_nit(ctx, skb)
         self.pcnet32_start_xmit(ctx, skb)
 
     def pcnet32_start_xmit(self, ctx: ExecContext, skb: SkBuff) -> None:

@@ -8,12 +8,18 @@ run of any length keeps constant memory.
 
 Frames the simulated host transmits are reported to the source at the time
 their last bit leaves (``notify_tx``), which is how the nc source is ACK-clocked.
+A source that waits for them (BLOCKED) and has a retransmission timeout
+(``source.rto``) gets its timer here, on the remote side of the link: after
+``rto`` with nothing transmitted by the host, ``timeout`` lets it write off
+what it has in flight.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterator
+
+import simpy
 
 from lsfsim.traffic.base import BLOCKED, TrafficSource
 
@@ -36,8 +42,9 @@ class Wire:
 
     def __init__(self, source: TrafficSource, link_rate: float, preamble: int = 8,
                  fcs: int = 4, ifg: int = 12, min_frame: int = 60,
-                 stop_time: float | None = None) -> None:
+                 stop_time: float | None = None, env: simpy.Environment | None = None) -> None:
         self.source = source
+        self.env = env            # for the source's retransmission timer (none without)
         self.byte_time = 8.0 / link_rate
         self.preamble = preamble
         self.fcs = fcs
@@ -55,6 +62,7 @@ class Wire:
         self.tx_count = 0         # frames the host has transmitted
         self.finished = False
         self.on_unblock: Callable[[], None] | None = None
+        self._rto_armed = False
 
     def frame_time(self, length: int) -> float:
         """Time a frame of ``length`` bytes (no FCS) holds the wire, gap excluded."""
@@ -77,6 +85,8 @@ class Wire:
                     self.source.on_transmit(*feedback.popleft())
                     continue
                 self.blocked = True
+                if self.source.rto and self.env is not None and not self._rto_armed:
+                    self._arm_rto()
                 return None
             t_want, data = item
             free_at = self.free_at
@@ -98,6 +108,23 @@ class Wire:
             self.offered = index + 1
             self.offered_bytes += length
             return WireFrame(data, start, end, index)
+
+    def _arm_rto(self) -> None:
+        """The remote sender's retransmission timer, while it waits for the host's ACKs."""
+        env = self.env
+        rto = self.source.rto
+        assert env is not None and rto is not None
+        self._rto_armed = True
+        tx_count = self.tx_count
+
+        def expire(_ev: simpy.Event) -> None:
+            self._rto_armed = False
+            if self.blocked and self.tx_count == tx_count:
+                self.timeout(env.now)
+            elif self.blocked:
+                self._arm_rto()
+
+        env.timeout(rto).callbacks.append(expire)
 
     def timeout(self, t: float) -> None:
         """The source has waited ``source.rto`` for the host with nothing sent: let it

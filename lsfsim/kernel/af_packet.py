@@ -11,17 +11,20 @@ truesize >= rcvbuf`` until 3.1, ``rmem >= rcvbuf`` from 3.2) and tp_drops
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lsfsim.bpf import FilterError, Program, SkbMeta
+from lsfsim.kernel.context import KernelContext
 from lsfsim.kernel.cpu import ExecContext, charge, enter, exit_, mark, variable
 from lsfsim.kernel.skbuff import PACKET_LOOPBACK, SkBuff
 from lsfsim.kernel.sock import Sock
 
-if TYPE_CHECKING:
-    from lsfsim.machine import Machine
-
 ETH_P_ALL = 0x0003
+SOCK_RAW = 3
+# A running, unbound ETH_P_ALL socket holds three references in 2.6.33's
+# packet_create: sk_alloc, the prot hook (sock_hold when running) and
+# sk_add_node on the packet socket list.
+PACKET_SOCK_REFCNT = 3
 SIZEOF_SK_FILTER = 24   # struct sk_filter on x86_64, 2.6.33 (cbpf-versions.md §4)
 
 
@@ -37,9 +40,13 @@ def uses_skb_meta(program: Program) -> bool:
 class PacketSock(Sock):
     """A PF_PACKET, SOCK_RAW, ETH_P_ALL socket and its statistics."""
 
-    def __init__(self, machine: Machine, index: int) -> None:
-        super().__init__(machine, index)
+    def __init__(self, kernel: KernelContext, index: int, ifindex: int) -> None:
+        super().__init__(kernel, index)
         self.name = f"sock{index}"
+        self.ifindex = ifindex            # the device's, for the filter's ancillary loads
+        self.rng = kernel.rng
+        self._on_filter = kernel.hooks.filter_verdict
+        self._on_verdict = kernel.hooks.verdict
         self.program: Program | None = None
         self._filter: Any = None          # CompiledFilter.counted
         self._needs_meta = False
@@ -56,17 +63,17 @@ class PacketSock(Sock):
         self.delivered_bytes = 0
         self.truncated = 0       # MSG_TRUNC: buffer shorter than the packet
         self.received_at_create = 0   # netif_receive_skb count when the tap was added
-        kver = machine.kver
+        kver = kernel.kver
         self._relaxed_rcvbuf = kver >= (3, 2)
         self._tp_drops_assign = kver < (3, 1)
-        self._per_insn = machine.costs.sk_run_filter_per_insn
-        self._copy_per_byte = machine.costs.skb_copy_datagram_iovec_per_byte
-        self._build_plans(machine)
+        self._per_insn = kernel.costs.sk_run_filter_per_insn
+        self._copy_per_byte = kernel.costs.skb_copy_datagram_iovec_per_byte
+        self._build_plans(kernel)
 
-    def _build_plans(self, machine: Machine) -> None:
+    def _build_plans(self, kernel: KernelContext) -> None:
         """packet_rcv's and packet_recvmsg's fixed call sequences (lecture trace order)."""
-        c = machine.costs
-        plan = machine.plan
+        c = kernel.costs
+        plan = kernel.plan
         head = (enter("packet_rcv"), charge("packet_rcv", c.packet_rcv), mark("skb_push"),
                 mark("local_bh_disable"))
         run_filter = (variable("sk_run_filter", c.sk_run_filter), mark("local_bh_enable"))
@@ -111,18 +118,18 @@ class PacketSock(Sock):
 
         On failure the socket keeps its previous filter, as in the kernel.
         """
-        costs = self.machine.costs
-        kernel = self.machine.kernel
+        costs = self.kernel.costs
+        config = self.kernel.config
         n = len(program)
         ctx.enter("sk_attach_filter")
         ctx.charge("sk_attach_filter", costs.sk_attach_filter + n * costs.sk_attach_filter_per_insn)
         size = 8 * n + SIZEOF_SK_FILTER
-        if size > kernel.optmem_max or self.sk_omem_alloc + size >= kernel.optmem_max:
+        if size > config.optmem_max or self.sk_omem_alloc + size >= config.optmem_max:
             ctx.exit("sk_attach_filter")
             return "ENOMEM"
         ctx.charge("sk_chk_filter", costs.sk_chk_filter + n * costs.sk_chk_filter_per_insn)
         try:
-            compiled = program.compile(kernel.version)
+            compiled = program.compile(config.version)
         except FilterError as exc:
             ctx.exit("sk_attach_filter")
             return exc.errno
@@ -153,12 +160,14 @@ class PacketSock(Sock):
         filter_time = 0.0
         if filt is not None:
             res, ninsns = filt(skb.data, self._meta(ctx, skb) if self._needs_meta else None)
+            if self._on_filter is not None:
+                self._on_filter(ctx, self, skb, res, ninsns)
             filter_time = ninsns * self._per_insn
             if res == 0:                          # drop_n_restore: silent
                 ctx.run(self.plan_rcv_filter, filter_time)
                 self.filtered += 1
-                if self.machine.lifecycle is not None:
-                    self.machine.lifecycle.verdict(ctx, self, skb, "filtered", 0)
+                if self._on_verdict is not None:
+                    self._on_verdict(ctx, self, skb, "filtered", 0)
                 ctx.run(self.plan_drop_shared if shared else self.plan_drop_owned)
                 return
             if res < snaplen:
@@ -184,13 +193,13 @@ class PacketSock(Sock):
         self.queued_total += 1
         skb.t_enq = ctx.t
         self.sk_receive_queue.append(skb)
-        if self.machine.lifecycle is not None:
-            self.machine.lifecycle.verdict(ctx, self, skb, "queued", snaplen)
+        if self._on_verdict is not None:
+            self._on_verdict(ctx, self, skb, "queued", snaplen)
         self.sock_def_readable(ctx)
 
     def _drop_n_acct(self, ctx: ExecContext, skb: SkBuff, shared: bool) -> None:
-        if self.machine.lifecycle is not None:
-            self.machine.lifecycle.verdict(ctx, self, skb, "rcvbuf_drop", 0)
+        if self._on_verdict is not None:
+            self._on_verdict(ctx, self, skb, "rcvbuf_drop", 0)
         self.sk_drops += 1
         self.rcvbuf_drops += 1
         if self._tp_drops_assign:
@@ -200,10 +209,9 @@ class PacketSock(Sock):
         ctx.run(self.plan_drop_shared if shared else self.plan_drop_owned)
 
     def _meta(self, ctx: ExecContext, skb: SkBuff) -> SkbMeta:
-        dev = self.machine.dev
-        return SkbMeta(protocol=skb.protocol, pkt_type=skb.pkt_type, ifindex=dev.ifindex,
+        return SkbMeta(protocol=skb.protocol, pkt_type=skb.pkt_type, ifindex=self.ifindex,
                        hatype=1, cpu=ctx.cpu.index, network_offset=14,
-                       random_seed=self.machine.rng.getrandbits(32))   # prandom_u32, per run
+                       random_seed=self.rng.getrandbits(32))   # prandom_u32, per run
 
     # --- recvfrom -----------------------------------------------------------
     def packet_recvmsg(self, ctx: ExecContext, buflen: int) -> SkBuff:
@@ -223,6 +231,39 @@ class PacketSock(Sock):
         return skb
 
     # --- PACKET_STATISTICS --------------------------------------------------
+    def packet_statistics(self) -> dict[str, int]:
+        """What getsockopt(PACKET_STATISTICS) would return now, without its reset:
+        tp_packets counts the accepted and the dropped packets, as the kernel adds
+        tp_drops before returning."""
+        return {"tp_packets": self.tp_packets + self.tp_drops, "tp_drops": self.tp_drops}
+
+    def proc_net_packet_row(self) -> dict[str, int]:
+        """This socket's line of /proc/net/packet (packet_seq_show), but for the sk
+        pointer and the inode, which the simulator does not have."""
+        return {"refcnt": PACKET_SOCK_REFCNT, "type": SOCK_RAW, "proto": ETH_P_ALL,
+                "iface": 0, "running": 1, "rmem": self.sk_rmem_alloc, "user": 0}
+
+    def counters(self) -> dict[str, int]:
+        """Everything the socket counts, for the result: its receive buffer, what
+        packet_rcv saw and decided, what recvfrom delivered, what is still held."""
+        queued = len(self.sk_receive_queue)
+        return {
+            "rcvbuf": self.sk_rcvbuf,
+            "seen": self.seen,
+            "seen_outgoing": self.seen_outgoing,
+            "filtered": self.filtered,
+            "rcvbuf_drops": self.rcvbuf_drops,
+            **self.packet_statistics(),
+            "sk_drops": self.sk_drops,
+            "delivered": self.delivered,
+            "delivered_bytes": self.delivered_bytes,
+            "truncated": self.truncated,
+            "queued": queued,
+            "in_recvfrom": self.queued_total - self.delivered - queued,
+            "rmem_alloc": self.proc_net_packet_row()["rmem"],
+            "max_rmem_alloc": self.max_rmem,
+        }
+
     def packet_getsockopt_statistics(self) -> tuple[int, int]:
         """getsockopt(PACKET_STATISTICS): (tp_packets + tp_drops, tp_drops), then reset."""
         drops = self.tp_drops

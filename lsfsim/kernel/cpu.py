@@ -24,25 +24,107 @@ from __future__ import annotations
 
 from collections import defaultdict, deque
 from collections.abc import Generator
-from typing import Any
+from typing import Any, Protocol
 
 import simpy
 
+from lsfsim.kernel.netdevice import SoftnetData
 from lsfsim.simpy_fast import jump_clock
+from lsfsim.vocabulary import (  # noqa: F401  (re-exported: the kernel's own names)
+    BUCKETS,
+    HARDIRQ,
+    HI,
+    PROCESS,
+    SI,
+    SOFTIRQ,
+    SY,
+    US,
+)
 
-# top(1)'s buckets, indices into CPU.acct
-HI, SI, SY, US = 0, 1, 2, 3
-BUCKETS = ("hi", "si", "sy", "us")
+Steps = Generator[simpy.Event, Any, None]
+"""Simulated steps still to run: the caller drives them with ``yield from``.
 
-# execution levels
-HARDIRQ, SOFTIRQ, PROCESS = 0, 1, 2
+The convention for kernel functions that usually finish at once but sometimes
+must let simulated time pass: they return ``Steps | None``, None when they are
+done (no generator was made: the fast, common case), else the generator of
+what remains, which the caller runs at once::
+
+    steps = dev.interrupt(ctx)
+    if steps is not None:
+        yield from steps
+
+``ExecContext.step_event`` follows the same rule with a single event.
+"""
 
 
 RUN_AHEAD = 64     # interrupt steps in a row that may skip their timeout
 
 
+class IrqDevice(Protocol):
+    """A device on an interrupt line, as the CPU's interrupt runner handles it."""
+
+    irq: int
+
+    def interrupt(self, ctx: ExecContext) -> Steps | None:
+        """The handler, in hard-IRQ context (see ``Steps`` for the return value)."""
+        ...
+
+    def deferred_irq(self, now: float) -> None:
+        """The runner looks at this device's deferred line at ``now``."""
+        ...
+
+
+class InterruptLines(Protocol):
+    """What devices and poll loops use of a CPU's interrupt runner
+    (kernel.softirq.InterruptRunner)."""
+
+    pending: deque[IrqDevice]
+    deferred: list[IrqDevice]
+
+    @property
+    def busy(self) -> bool: ...
+
+    def raise_irq(self, dev: IrqDevice) -> None: ...
+
+    def preempt_point(self, ctx: ExecContext) -> Steps: ...
+
+
+class SoftirqThread(Protocol):
+    """What __do_softirq and the result use of ksoftirqd (kernel.softirq.Ksoftirqd)."""
+
+    wakeups: int
+
+    def wakeup_softirqd(self) -> None: ...
+
+
+class CallTracer(Protocol):
+    """What ``ExecContext`` tells a tracer (trace.ftrace.FtraceTracer): every call,
+    interrupt and softirq, with the context it runs in."""
+
+    def enter(self, ctx: ExecContext, fn: str) -> None: ...
+
+    def exit(self, ctx: ExecContext, fn: str) -> None: ...
+
+    def leaf(self, ctx: ExecContext, fn: str, seconds: float) -> None: ...
+
+    def mark(self, ctx: ExecContext, fn: str) -> None: ...
+
+    def irq_entry(self, ctx: ExecContext, irq: int) -> None: ...
+
+    def irq_exit(self, ctx: ExecContext, irq: int) -> None: ...
+
+    def softirq_entry(self, ctx: ExecContext) -> None: ...
+
+    def softirq_exit(self, ctx: ExecContext) -> None: ...
+
+
 class CPU:
-    """One core: its accounting, its interrupt load and its process lock."""
+    """One core: its accounting, its interrupt load and its process lock, with the
+    kernel's per-CPU state: softnet_data, the interrupt runner and ksoftirqd (which
+    register themselves here when the machine starts them)."""
+
+    runner: InterruptLines
+    ksoftirqd: SoftirqThread
 
     def __init__(self, env: simpy.Environment, index: int) -> None:
         self.env = env
@@ -55,9 +137,7 @@ class CPU:
         self._ahead = 0
         self._owner: object | None = None
         self._waiters: deque[tuple[object, simpy.Event]] = deque()
-        self.softnet: Any = None  # kernel.dev.SoftnetData, attached by the machine
-        self.runner: Any = None   # kernel.softirq.InterruptRunner
-        self.ksoftirqd: Any = None
+        self.softnet = SoftnetData(index)
 
     @property
     def owner(self) -> object | None:
@@ -194,7 +274,7 @@ class ExecContext:
 
     def __init__(self, env: simpy.Environment, cpu: CPU, level: int, bucket: int,
                  profile: defaultdict[str, float], calls: defaultdict[str, int],
-                 tracer: Any = None,
+                 tracer: CallTracer | None = None,
                  task: object | None = None) -> None:
         self.env = env
         self.cpu = cpu
@@ -274,7 +354,7 @@ class ExecContext:
         if self.tracer is not None:
             self.tracer.mark(self, fn)
 
-    def sync(self) -> Generator[simpy.Event, Any, None]:
+    def sync(self) -> Steps:
         """Let simulated time catch up with ``t``."""
         if self.level != PROCESS:
             step = self.step_event()

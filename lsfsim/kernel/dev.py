@@ -9,67 +9,55 @@ skb (and clones it) unless it is the last handler.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Generator
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import simpy
 
+from lsfsim.kernel.af_packet import PacketSock
+from lsfsim.kernel.context import KernelContext
 from lsfsim.kernel.cpu import ExecContext, charge, enter, exit_
+from lsfsim.kernel.netdevice import (  # noqa: F401  (re-exported: they are net/core's too)
+    NET_XMIT_DROP,
+    NET_XMIT_SUCCESS,
+    NapiStruct,
+    SoftnetData,
+)
 from lsfsim.kernel.skbuff import PACKET_OUTGOING, SkBuff
-
-if TYPE_CHECKING:
-    from lsfsim.kernel.af_packet import PacketSock
-    from lsfsim.machine import Machine
 
 ETH_P_IP = 0x0800
 ETH_P_ARP = 0x0806
 ETH_P_IPV6 = 0x86DD
 
-NET_XMIT_SUCCESS = 0
-NET_XMIT_DROP = 1
 
+class NetDevice(Protocol):
+    """What the stack and the system calls use of a network device (struct net_device)."""
 
-class NapiStruct:
-    """struct napi_struct: a device's poll function and weight."""
+    name: str
+    ifindex: int
 
-    __slots__ = ("poll", "weight", "scheduled", "name", "polls")
+    def qdisc_enqueue(self, ctx: ExecContext, skb: SkBuff) -> int: ...
 
-    def __init__(self, name: str, poll: Callable[..., Generator], weight: int) -> None:
-        self.name = name
-        self.poll = poll
-        self.weight = weight
-        self.scheduled = False   # NAPI_STATE_SCHED
-        self.polls = 0
-
-
-class SoftnetData:
-    """struct softnet_data of one CPU, with the /proc/net/softnet_stat counters."""
-
-    def __init__(self, cpu_index: int) -> None:
-        self.cpu_index = cpu_index
-        self.poll_list: deque[NapiStruct] = deque()
-        self.net_rx_pending = False
-        self.input_pkt_queue: deque[SkBuff] = deque()   # netif_rx backlog
-        self.processed = 0       # "total": netif_receive_skb and netif_rx calls
-        self.dropped = 0         # netif_rx backlog overflow
-        self.time_squeeze = 0
-        self.cpu_collision = 0
-        self.backlog: NapiStruct | None = None
+    def set_promiscuity(self, on: bool) -> None: ...
 
 
 class NetCore:
-    """Protocol demultiplexing and transmit for the simulated machine."""
+    """Protocol demultiplexing and transmit: the network stack's core (net/core/dev.c),
+    with the device and the packet sockets registered in it."""
 
-    def __init__(self, machine: Machine) -> None:
-        self.machine = machine
-        self.costs = machine.costs
+    def __init__(self, kernel: KernelContext) -> None:
+        self.kernel = kernel
+        self.config = kernel.config
+        self.costs = kernel.costs
+        self.hooks = kernel.hooks
         self.ptype_all: list[PacketSock] = []
         self.ptype_base: dict[int, Callable[[ExecContext, SkBuff], None]] = {}
+        self.dev: NetDevice | None = None      # register_netdev
+        self.sockets: list[PacketSock] = []    # every packet socket, in creation order
         self.received = 0          # skbs handed to netif_receive_skb (incoming)
         self.no_handler = 0        # freed: no tap and no protocol handler
         c = self.costs
-        plan = machine.plan
+        plan = kernel.plan
         self.plan_receive = plan(enter("netif_receive_skb"),
                                  charge("netif_receive_skb", c.netif_receive_skb))
         self.plan_deliver = plan(charge("deliver_skb", c.deliver_skb))
@@ -78,6 +66,16 @@ class NetCore:
         self.plan_receive_exit = plan(exit_("netif_receive_skb"))
 
     # --- registration -------------------------------------------------------
+    def register_netdev(self, dev: NetDevice) -> None:
+        """The machine's one network device (eth0)."""
+        self.dev = dev
+
+    def netdev(self) -> NetDevice:
+        """The registered device (a machine always has one)."""
+        if self.dev is None:
+            raise RuntimeError("no network device registered")
+        return self.dev
+
     def dev_add_pack(self, ctx: ExecContext | None, sock: PacketSock) -> None:
         """Register a tap at the head of ptype_all (list_add_rcu)."""
         if ctx is not None:
@@ -136,14 +134,15 @@ class NetCore:
         ctx.charge("netif_rx", self.costs.netif_rx)
         softnet.processed += 1
         queue = softnet.input_pkt_queue
-        if len(queue) <= self.machine.kernel.netdev_max_backlog:
+        if len(queue) <= self.config.netdev_max_backlog:
             if not queue:
                 self.napi_schedule(ctx, softnet.backlog)
             queue.append(skb)
             return True
         softnet.dropped += 1
-        if self.machine.lifecycle is not None:
-            self.machine.lifecycle.softnet_dropped(ctx, skb)
+        hook = self.hooks.softnet_dropped
+        if hook is not None:
+            hook(ctx, skb)
         return False
 
     def process_backlog(self, ctx: ExecContext, budget: int) -> Generator[simpy.Event, Any, int]:
@@ -151,7 +150,7 @@ class NetCore:
         softnet = ctx.cpu.softnet
         queue = softnet.input_pkt_queue
         runner = ctx.cpu.runner
-        hz = self.machine.kernel.hz
+        hz = self.config.hz
         start_jiffy = int(ctx.t * hz)
         ctx.enter("process_backlog")
         ctx.charge("process_backlog", self.costs.process_backlog)
@@ -178,7 +177,7 @@ class NetCore:
         return work
 
     # --- transmit -----------------------------------------------------------
-    def dev_queue_xmit(self, ctx: ExecContext, skb: SkBuff, dev: Any) -> int:
+    def dev_queue_xmit(self, ctx: ExecContext, skb: SkBuff, dev: NetDevice) -> int:
         """Queue an skb for transmission through the device's qdisc (pfifo_fast)."""
         ctx.enter("dev_queue_xmit")
         ctx.charge("dev_queue_xmit", self.costs.dev_queue_xmit)

@@ -12,13 +12,10 @@ end of the highest segment seen (holes are not tracked).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from lsfsim.kernel.cpu import ExecContext, charge, enter, exit_
+from lsfsim.kernel.dev import NetCore
 from lsfsim.kernel.skbuff import PACKET_OTHERHOST, SkBuff
-
-if TYPE_CHECKING:
-    from lsfsim.machine import Machine
+from lsfsim.kernel.tcp_output import build_ack
 
 IPPROTO_TCP = 6
 
@@ -26,16 +23,17 @@ IPPROTO_TCP = 6
 class IpStack:
     """ip_rcv and friends, as sinks with costs."""
 
-    def __init__(self, machine: Machine) -> None:
-        self.machine = machine
-        self.costs = machine.costs
+    def __init__(self, net: NetCore) -> None:
+        self.net = net
+        self.kernel = net.kernel
+        self.costs = net.kernel.costs
+        self.truesize = net.kernel.truesize
         self.delivered = 0
         self.otherhost = 0
         self.acks_sent = 0
         self._unacked_segments = 0
-        self._build_ack = None
         c = self.costs
-        plan = machine.plan
+        plan = net.kernel.plan
         self.plan_otherhost = plan(enter("ip_rcv"), charge("ip_rcv", c.ip_rcv),
                                    charge("kfree_skb", c.consume_skb), exit_("ip_rcv"))
         self.plan_local = plan(enter("ip_rcv"), charge("ip_rcv", c.ip_rcv),
@@ -78,19 +76,15 @@ class IpStack:
         self.tcp_send_ack(ctx, skb)
 
     def tcp_send_ack(self, ctx: ExecContext, skb: SkBuff) -> None:
-        if self._build_ack is None:
-            from lsfsim.traffic.nc import build_ack
-
-            self._build_ack = build_ack
-        frame = self._build_ack(skb.data)
+        """Build the ACK (kernel.tcp_output) and transmit it through the device."""
+        frame = build_ack(skb.data)
         if frame is None:
             return
-        machine = self.machine
         ctx.enter("tcp_send_ack")
         ctx.charge("tcp_send_ack", self.costs.tcp_send_ack)
-        ack = SkBuff(frame, machine.truesize.alloc_skb(len(frame) + 16))
+        ack = SkBuff(frame, self.truesize.alloc_skb(len(frame) + 16))
         self.acks_sent += 1
-        machine.net.dev_queue_xmit(ctx, ack, machine.dev)
+        self.net.dev_queue_xmit(ctx, ack, self.net.netdev())
         ctx.exit("tcp_send_ack")
 
     def other_rcv(self, ctx: ExecContext, skb: SkBuff) -> None:

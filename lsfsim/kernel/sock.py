@@ -10,40 +10,54 @@ waiters; sock_def_readable wakes one.
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Protocol
 
+from lsfsim.kernel.context import KernelContext
+from lsfsim.kernel.costs import Costs
 from lsfsim.kernel.cpu import ExecContext, charge, enter, exit_
 from lsfsim.kernel.skbuff import SkBuff
-
-if TYPE_CHECKING:
-    from lsfsim.machine import Machine
 
 SO_RCVBUF = 8
 SO_ATTACH_FILTER = 26
 
 
+class Sleeper(Protocol):
+    """A task asleep on a socket's wait queue (user.Reader)."""
+
+    def try_to_wake_up(self, t: float) -> None: ...
+
+
+class LazyReader(Protocol):
+    """A socket's only reader when it is run lazily (user.Reader): packet_rcv brings it
+    up to the present before looking at the socket."""
+
+    next_time: float
+
+    def advance(self, t: float) -> None: ...
+
+
 class Sock:
     """struct sock, reduced to receive-side accounting."""
 
-    def __init__(self, machine: Machine, index: int) -> None:
-        self.machine = machine
-        self.env = machine.env
+    def __init__(self, kernel: KernelContext, index: int) -> None:
+        self.kernel = kernel
+        self.env = kernel.env
         self.index = index
-        kernel = machine.kernel
-        self.sk_rcvbuf = kernel.rmem_default
+        config = kernel.config
+        self.sk_rcvbuf = config.rmem_default
         self.sk_rmem_alloc = 0
         self.sk_drops = 0
         self.sk_omem_alloc = 0
-        self.sk_sndbuf = kernel.wmem_default
+        self.sk_sndbuf = config.wmem_default
         self.sk_wmem_alloc = 0
         self.sk_receive_queue: deque[SkBuff] = deque()
-        self._sleepers: deque[Any] = deque()   # readers (user.Reader) asleep in recvfrom
+        self._sleepers: deque[Sleeper] = deque()   # readers asleep in recvfrom
         self.max_rmem = 0
         # the socket's only reader when it is evaluated lazily (see user.Reader)
-        self.lazy_reader: Any = None
+        self.lazy_reader: LazyReader | None = None
 
     @staticmethod
-    def readable_steps(costs: Any, wake: bool) -> tuple[tuple[int, str, float], ...]:
+    def readable_steps(costs: Costs, wake: bool) -> tuple[tuple[int, str, float], ...]:
         """sock_def_readable's calls, with try_to_wake_up when a sleeper is woken."""
         woken = (charge("try_to_wake_up", costs.try_to_wake_up),) if wake else ()
         return (enter("sock_def_readable"), charge("sock_def_readable", costs.sock_def_readable),
@@ -52,9 +66,9 @@ class Sock:
     # --- SO_RCVBUF ----------------------------------------------------------
     def set_rcvbuf(self, val: int) -> int:
         """sock_setsockopt(SO_RCVBUF): clamp to rmem_max, double, at least SOCK_MIN_RCVBUF."""
-        kernel = self.machine.kernel
-        val = min(int(val), kernel.rmem_max)
-        self.sk_rcvbuf = max(2 * val, kernel.sock_min_rcvbuf)
+        config = self.kernel.config
+        val = min(int(val), config.rmem_max)
+        self.sk_rcvbuf = max(2 * val, config.sock_min_rcvbuf)
         return self.sk_rcvbuf
 
     # --- rmem ---------------------------------------------------------------
@@ -74,7 +88,7 @@ class Sock:
         skb.sk = None
 
     # --- wait queue ---------------------------------------------------------
-    def prepare_to_wait_exclusive(self, task: Any) -> None:
+    def prepare_to_wait_exclusive(self, task: Sleeper) -> None:
         """A reader joins the wait queue; sock_def_readable wakes one at a time."""
         self._sleepers.append(task)
 

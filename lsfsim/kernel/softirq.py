@@ -15,11 +15,11 @@ packet), not in the middle of it.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import simpy
 
+from lsfsim.kernel.context import KernelContext
 from lsfsim.kernel.cpu import (
     CPU,
     HARDIRQ,
@@ -28,27 +28,26 @@ from lsfsim.kernel.cpu import (
     SI,
     SOFTIRQ,
     ExecContext,
+    IrqDevice,
+    Steps,
     charge,
     enter,
     exit_,
 )
 
-if TYPE_CHECKING:
-    from lsfsim.machine import Machine
-
 
 class InterruptRunner:
-    """The interrupt context of one CPU."""
+    """The interrupt context of one CPU (it registers itself as ``cpu.runner``)."""
 
-    def __init__(self, machine: Machine, cpu: CPU) -> None:
-        self.machine = machine
-        self.env = machine.env
+    def __init__(self, kernel: KernelContext, cpu: CPU, softirq: NetRxSoftirq) -> None:
+        self.env = kernel.env
         self.cpu = cpu
-        self.pending: deque[Any] = deque()   # devices whose IRQ line is asserted
-        self.deferred: list[Any] = []        # devices whose line may assert while busy
+        self.softirq = softirq
+        self.pending: deque[IrqDevice] = deque()   # devices whose IRQ line is asserted
+        self.deferred: list[IrqDevice] = []        # devices whose line may assert while busy
         self._idle: simpy.Event | None = None
-        self.ctx = ExecContext(self.env, cpu, HARDIRQ, HI, machine.profile, machine.calls,
-                               machine.tracer)
+        self.ctx = kernel.exec_context(cpu, HARDIRQ, HI)
+        cpu.runner = self
         self.env.process(self._run())
 
     @property
@@ -69,19 +68,21 @@ class InterruptRunner:
             for dev in devices:
                 dev.deferred_irq(now)
 
-    def raise_irq(self, dev: Any) -> None:
-        """A device asserts its interrupt line towards this CPU."""
+    def raise_irq(self, dev: IrqDevice) -> None:
+        """A device asserts its interrupt line towards this CPU (a hand-off, not a call:
+        the runner, idle on an event, runs the handler as its next step)."""
         self.pending.append(dev)
         if self._idle is not None:
             idle, self._idle = self._idle, None
             idle.succeed()
 
-    def _run(self) -> Generator[simpy.Event, Any, None]:
+    def _run(self) -> Steps:
         """do_IRQ for every interrupt, then irq_exit -> do_softirq."""
         env = self.env
         ctx = self.ctx
         cpu = self.cpu
         softnet = cpu.softnet
+        softirq = self.softirq
         while True:
             if self.deferred:
                 self.take_deferred(env.now)
@@ -93,17 +94,17 @@ class InterruptRunner:
             if steps is not None:
                 yield from steps
             if softnet.net_rx_pending and not cpu.in_softirq:
-                yield from do_softirq(self.machine, ctx)
+                yield from softirq.do_softirq(ctx)
             step = ctx.step_event()
             if step is not None:
                 yield step
 
-    def handle_irqs(self, ctx: ExecContext) -> Generator[simpy.Event, Any, None] | None:
+    def handle_irqs(self, ctx: ExecContext) -> Steps | None:
         """Run every pending handler in hard-IRQ context.
 
         Returns None when done, or the steps still to run when a handler receives
         packets itself (the pre-NAPI driver), so that NAPI's handlers cost no
-        generator.
+        generator (the ``Steps | None`` convention of kernel.cpu).
         """
         level, bucket = ctx.level, ctx.bucket
         ctx.level, ctx.bucket = HARDIRQ, HI
@@ -120,8 +121,8 @@ class InterruptRunner:
         ctx.level, ctx.bucket = level, bucket
         return None
 
-    def _handler_steps(self, ctx: ExecContext, dev: Any, steps: Generator[simpy.Event, Any, None],
-                       level: int, bucket: int) -> Generator[simpy.Event, Any, None]:
+    def _handler_steps(self, ctx: ExecContext, dev: IrqDevice, steps: Steps,
+                       level: int, bucket: int) -> Steps:
         """The rest of a handler that takes simulated steps, then the other pending IRQs."""
         yield from steps
         if ctx.tracer is not None:
@@ -131,7 +132,7 @@ class InterruptRunner:
         if more is not None:
             yield from more
 
-    def preempt_point(self, ctx: ExecContext) -> Generator[simpy.Event, Any, None]:
+    def preempt_point(self, ctx: ExecContext) -> Steps:
         """Between two softirq steps on this runner: take hard IRQs that arrived."""
         if self.deferred and ctx.task is None:
             self.take_deferred(self.env.now)
@@ -153,90 +154,89 @@ def do_irq_steps(costs: Any) -> tuple[tuple[int, str, float], ...]:
     return (charge("do_IRQ", costs.hardirq),)
 
 
-def do_softirq(machine: Machine, ctx: ExecContext) -> Generator[simpy.Event, Any, None]:
-    """__do_softirq: run NET_RX, restarting while it is raised again, at most 10 passes."""
-    cpu = ctx.cpu
-    softnet = cpu.softnet
-    level, bucket = ctx.level, ctx.bucket
-    if ctx.level != PROCESS:
-        ctx.level = SOFTIRQ
-    ctx.bucket = SI
-    cpu.in_softirq = True
-    tracer = ctx.tracer
-    if tracer is not None:
-        tracer.softirq_entry(ctx)
-    restart = machine.kernel.max_softirq_restart
-    plans = machine.softirq_plans
-    while True:
-        softnet.net_rx_pending = False
-        ctx.run(plans.do_softirq)          # __do_softirq, then NET_RX's handler:
-        yield from net_rx_action(machine, ctx, entered=True)
-        if not softnet.net_rx_pending:
-            break
-        restart -= 1
-        if restart <= 0:
-            if ctx.level != PROCESS:
-                cpu.ksoftirqd.wakeup_softirqd()
-            break
-    if tracer is not None:
-        tracer.softirq_exit(ctx)
-    cpu.in_softirq = False
-    ctx.level, ctx.bucket = level, bucket
+class NetRxSoftirq:
+    """NET_RX_SOFTIRQ: __do_softirq's restart loop and net_rx_action, with their plans."""
 
-
-def net_rx_action(machine: Machine, ctx: ExecContext,
-                  entered: bool = False) -> Generator[simpy.Event, Any, None]:
-    """Poll the CPU's NAPI list within netdev_budget and a 2-jiffy time limit.
-
-    ``entered``: the caller's plan already charged the entry (do_softirq's does).
-    """
-    softnet = ctx.cpu.softnet
-    plans = machine.softirq_plans
-    if not entered:
-        ctx.run(plans.net_rx_action)
-    budget = machine.kernel.netdev_budget
-    hz = machine.kernel.hz
-    time_limit = int(ctx.t * hz) + 2
-    poll_list = softnet.poll_list
-    while poll_list:
-        if budget <= 0 or int(ctx.t * hz) > time_limit:
-            softnet.time_squeeze += 1
-            softnet.net_rx_pending = True   # __raise_softirq_irqoff(NET_RX_SOFTIRQ)
-            break
-        napi = poll_list[0]
-        weight = napi.weight
-        work = yield from napi.poll(ctx, weight)
-        budget -= work
-        if work == weight and poll_list and poll_list[0] is napi:
-            poll_list.rotate(-1)            # list_move_tail: round robin
-    if ctx.tracer is not None:              # only the tracer sees a bare return
-        ctx.run(plans.net_rx_action_exit)
-
-
-class SoftirqPlans:
-    """The fixed call sequences of the softirq core."""
-
-    def __init__(self, machine: Machine) -> None:
-        c = machine.costs
+    def __init__(self, kernel: KernelContext) -> None:
+        self.config = kernel.config
+        c = kernel.costs
         rx_action = (enter("net_rx_action"), charge("net_rx_action", c.net_rx_action))
-        self.do_softirq = machine.plan(charge("__do_softirq", c.do_softirq), *rx_action)
-        self.net_rx_action = machine.plan(*rx_action)
-        self.net_rx_action_exit = machine.plan(exit_("net_rx_action"))
-        self.schedule = machine.plan(charge("schedule", c.schedule))
+        self.plan_do_softirq = kernel.plan(charge("__do_softirq", c.do_softirq), *rx_action)
+        self.plan_net_rx_action = kernel.plan(*rx_action)
+        self.plan_net_rx_action_exit = kernel.plan(exit_("net_rx_action"))
+        self.plan_schedule = kernel.plan(charge("schedule", c.schedule))
+
+    def do_softirq(self, ctx: ExecContext) -> Steps:
+        """__do_softirq: run NET_RX, restarting while it is raised again, at most 10 passes."""
+        cpu = ctx.cpu
+        softnet = cpu.softnet
+        level, bucket = ctx.level, ctx.bucket
+        if ctx.level != PROCESS:
+            ctx.level = SOFTIRQ
+        ctx.bucket = SI
+        cpu.in_softirq = True
+        tracer = ctx.tracer
+        if tracer is not None:
+            tracer.softirq_entry(ctx)
+        restart = self.config.max_softirq_restart
+        while True:
+            softnet.net_rx_pending = False
+            ctx.run(self.plan_do_softirq)      # __do_softirq, then NET_RX's handler:
+            yield from self.net_rx_action(ctx, entered=True)
+            if not softnet.net_rx_pending:
+                break
+            restart -= 1
+            if restart <= 0:
+                if ctx.level != PROCESS:
+                    cpu.ksoftirqd.wakeup_softirqd()
+                break
+        if tracer is not None:
+            tracer.softirq_exit(ctx)
+        cpu.in_softirq = False
+        ctx.level, ctx.bucket = level, bucket
+
+    def net_rx_action(self, ctx: ExecContext, entered: bool = False) -> Steps:
+        """Poll the CPU's NAPI list within netdev_budget and a 2-jiffy time limit.
+
+        ``entered``: the caller's plan already charged the entry (do_softirq's does).
+        The poll list is a hand-off, not a call: a driver's interrupt handler put its
+        napi_struct there (``NetCore.napi_schedule``) and raised NET_RX.
+        """
+        softnet = ctx.cpu.softnet
+        if not entered:
+            ctx.run(self.plan_net_rx_action)
+        budget = self.config.netdev_budget
+        hz = self.config.hz
+        time_limit = int(ctx.t * hz) + 2
+        poll_list = softnet.poll_list
+        while poll_list:
+            if budget <= 0 or int(ctx.t * hz) > time_limit:
+                softnet.time_squeeze += 1
+                softnet.net_rx_pending = True   # __raise_softirq_irqoff(NET_RX_SOFTIRQ)
+                break
+            napi = poll_list[0]
+            weight = napi.weight
+            work = yield from napi.poll(ctx, weight)
+            budget -= work
+            if work == weight and poll_list and poll_list[0] is napi:
+                poll_list.rotate(-1)            # list_move_tail: round robin
+        if ctx.tracer is not None:              # only the tracer sees a bare return
+            ctx.run(self.plan_net_rx_action_exit)
 
 
 class Ksoftirqd:
-    """ksoftirqd/N: a SCHED_NORMAL kthread running softirqs in process context."""
+    """ksoftirqd/N: a SCHED_NORMAL kthread running softirqs in process context
+    (it registers itself as ``cpu.ksoftirqd``)."""
 
-    def __init__(self, machine: Machine, cpu: CPU) -> None:
-        self.machine = machine
-        self.env = machine.env
+    def __init__(self, kernel: KernelContext, cpu: CPU, softirq: NetRxSoftirq) -> None:
+        self.env = kernel.env
         self.cpu = cpu
+        self.softirq = softirq
         self.name = f"ksoftirqd/{cpu.index}"
-        self.ctx = ExecContext(self.env, cpu, PROCESS, SI, machine.profile, machine.calls,
-                               machine.tracer, task=self)
+        self.ctx = kernel.exec_context(cpu, PROCESS, SI, task=self)
         self._wake: simpy.Event | None = None
         self.wakeups = 0
+        cpu.ksoftirqd = self
         self.env.process(self._run())
 
     def wakeup_softirqd(self) -> None:
@@ -245,10 +245,11 @@ class Ksoftirqd:
             wake, self._wake = self._wake, None
             wake.succeed()
 
-    def _run(self) -> Generator[simpy.Event, Any, None]:
+    def _run(self) -> Steps:
         env = self.env
         cpu = self.cpu
         ctx = self.ctx
+        softirq = self.softirq
         while True:
             self._wake = env.event()
             yield self._wake
@@ -257,7 +258,7 @@ class Ksoftirqd:
                 if wait is not None:
                     yield wait
                 ctx.t = env.now
-                ctx.run(self.machine.softirq_plans.schedule)
-                yield from do_softirq(self.machine, ctx)
+                ctx.run(softirq.plan_schedule)
+                yield from softirq.do_softirq(ctx)
                 yield from ctx.sync()
                 cpu.release(self)

@@ -18,9 +18,9 @@ from typing import Any
 import matplotlib
 from matplotlib.figure import Figure
 
-from lsfsim.kernel.cpu import BUCKETS
 from lsfsim.report.sampler import Sampler
 from lsfsim.result import Result
+from lsfsim.vocabulary import BUCKETS
 
 Arrays = dict[str, Any]
 

@@ -21,7 +21,7 @@ series reach ``max_samples + 1`` points, every other point is dropped and
 the interval doubles, so a run of any length keeps between ``max_samples/2``
 and ``max_samples + 1`` samples on a regular grid.
 
-The RX ring is observed as the driver sees it (``chip_rx - cur_rx``); the
+The RX ring is observed as the driver sees it (``rx_ring_host_owned``); the
 chip is simulated lazily, so a frame DMAed while nobody looks at the ring is
 counted from the next time the driver or the interrupt logic looks.
 """
@@ -32,8 +32,8 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from lsfsim.kernel.cpu import BUCKETS
 from lsfsim.simpy_fast import before_each_step
+from lsfsim.vocabulary import BUCKETS
 
 if TYPE_CHECKING:
     from lsfsim.machine import Machine
@@ -100,7 +100,7 @@ class Sampler:
         self.nsockets = len(machine.apps)
         self.ncpus = len(machine.cpus)
         readers: list[tuple[str, Callable[[], float]]] = [
-            ("ring", lambda: dev.chip_rx - dev.cur_rx),
+            ("ring", dev.rx_ring_host_owned),
             ("offered", lambda: machine.wire.offered),
             ("interrupts", lambda: dev.interrupts),
             ("rx_packets", lambda: dev.rx_packets),

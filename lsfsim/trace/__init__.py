@@ -1,8 +1,8 @@
 """Teaching views of a run: ftrace-style call graphs, per-packet lifecycles, timelines.
 
 ``run_traced(model, scenario, tracer=..., recorder=...)`` runs a machine with
-both listeners wired in (tracer as ``tracer=`` and probe, recorder and tracer
-through the lifecycle hooks) and returns the Result.
+both listeners wired in (the tracer as ``tracer=`` and as a probe, the
+recorder as a probe: both see the packet hooks) and returns the Result.
 """
 
 from __future__ import annotations
@@ -24,15 +24,6 @@ def run_traced(model: Any, scenario: Any, tracer: FtraceTracer | None = None,
 
     if isinstance(model, str):
         model = load_model(model)
-    listeners = [x for x in (recorder, tracer) if x is not None]
-    lifecycle: Any = None
-    if len(listeners) == 1:
-        lifecycle = listeners[0]
-    elif listeners:
-        lifecycle = LifecycleTee(*listeners)
-    machine = Machine(model, scenario, tracer=tracer, lifecycle=lifecycle, source=source,
-                      probes=listeners)
-    result = machine.run()
-    if tracer is not None:
-        tracer.finish()
-    return result
+    probes: list[Any] = [x for x in (recorder, tracer) if x is not None]
+    machine = Machine(model, scenario, tracer=tracer, source=source, probes=probes)
+    return machine.run()

@@ -38,9 +38,12 @@ import fnmatch
 import itertools
 import json
 from collections.abc import Iterable, Iterator
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from lsfsim.kernel.cpu import BUCKETS, HI
+from lsfsim.vocabulary import BUCKETS, HI, LEVELS
+
+if TYPE_CHECKING:
+    from lsfsim.machine import Machine
 
 MARK_SHARE = 0.05   # each folded callee: 5 % of its caller's self time
 MARK_CAP = 0.5      # all folded callees of one call: at most half of it
@@ -54,7 +57,7 @@ PACKET_END = frozenset({"netif_receive_skb", "netif_rx"})
 FUNC, LEAF, MARK = 0, 1, 2
 
 # timeline rows per CPU
-ROWS = ("hardirq", "softirq", "process")
+ROWS = LEVELS
 _ROW_OF_BUCKET = (0, 1, 2, 2)          # hi, si, sy, us
 
 IDLE = "<idle>-0"
@@ -211,7 +214,7 @@ class FtraceTracer:
         self.roots = 0
 
     # --- probe protocol -----------------------------------------------------
-    def attach(self, machine: Any) -> None:
+    def attach(self, machine: Machine) -> None:
         """Learn the CPU count and the model's tracer_overhead (Machine(probes=[...]))."""
         self.ncpus = len(machine.cpus)
         if self.with_overhead:

@@ -1,7 +1,8 @@
 """Per-packet lifecycles: every stage a frame went through, with its simulated time.
 
-A ``LifecycleRecorder`` is passed as ``Machine(lifecycle=...)`` (and in
-``probes=[...]`` so that it learns the wire's timing).  For each frame index it
+A ``LifecycleRecorder`` is a probe (``Machine(probes=[recorder])``, see
+lsfsim.probes): it learns the wire's timing when attached and listens to the
+packet hooks.  For each frame index it
 keeps: first and last bit on the wire, DMA done (descriptor OWN cleared), the
 hard IRQ that led to its poll, the poll (CPU and context), one verdict per
 socket (filtered, receive-buffer drop, queued with its snaplen), and each copy
@@ -30,9 +31,15 @@ today (see docs/tracing.md).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lsfsim.kernel.cpu import PROCESS
+from lsfsim.kernel.cpu import ExecContext
+from lsfsim.kernel.skbuff import SkBuff
+from lsfsim.probes import FrameView, SocketView, TaskView
+from lsfsim.vocabulary import LEVELS, PROCESS
+
+if TYPE_CHECKING:
+    from lsfsim.machine import Machine
 
 OUTCOMES = ("filtered", "rcvbuf_drop", "queued")
 DROP_PLACES = {
@@ -144,16 +151,22 @@ class PacketLife:
 
 
 class LifecycleRecorder:
-    """Records the lifecycle of the selected frame indexes (all when ``packets`` is None)."""
+    """Records the lifecycle of the selected frame indexes (all when ``packets`` is None).
+
+    A probe (lsfsim.probes) with the hooks polled, verdict, copied, nic_dropped and
+    softnet_dropped."""
 
     def __init__(self, packets: Any = None) -> None:
         self.packets = frozenset(packets) if packets is not None else None
         self.records: dict[int, PacketLife] = {}
         self._frame_time: Any = None
 
-    def attach(self, machine: Any) -> None:
+    def attach(self, machine: Machine) -> None:
         """Learn the wire's timing (Machine(probes=[recorder]))."""
         self._frame_time = machine.wire.frame_time
+
+    def finish(self) -> None:
+        """Nothing is pending: every hook records at once."""
 
     def _get(self, index: int) -> PacketLife | None:
         if index < 0 or (self.packets is not None and index not in self.packets):
@@ -164,7 +177,7 @@ class LifecycleRecorder:
         return rec
 
     # --- hooks ----------------------------------------------------------------
-    def polled(self, ctx: Any, skb: Any) -> None:
+    def polled(self, ctx: ExecContext, skb: SkBuff) -> None:
         rec = self._get(skb.id)
         if rec is None:
             return
@@ -180,16 +193,17 @@ class LifecycleRecorder:
         if task is not None and ctx.level == PROCESS:
             rec.poll_context = getattr(task, "name", "process")
         else:
-            rec.poll_context = ("hardirq", "softirq", "process")[ctx.level]
+            rec.poll_context = LEVELS[ctx.level]
 
-    def verdict(self, ctx: Any, sock: Any, skb: Any, outcome: str, snaplen: int) -> None:
+    def verdict(self, ctx: ExecContext, sock: SocketView, skb: SkBuff, outcome: str,
+                snaplen: int) -> None:
         rec = self._get(skb.id)
         if rec is None:
             return
         t_enq = skb.t_enq if outcome == "queued" else None
         rec.verdicts.append(Verdict(sock.index, outcome, ctx.t, snaplen, t_enq))
 
-    def copied(self, reader: Any, skb: Any, t_deq: float, t_done: float) -> None:
+    def copied(self, reader: TaskView, skb: SkBuff, t_deq: float, t_done: float) -> None:
         rec = self._get(skb.id)
         if rec is None:
             return
@@ -197,7 +211,7 @@ class LifecycleRecorder:
         rec.copies.append(Copy(sock.index if sock is not None else -1, reader.name,
                                reader.cpu.index, t_deq, t_done))
 
-    def nic_dropped(self, frame: Any, place: str) -> None:
+    def nic_dropped(self, frame: FrameView, place: str) -> None:
         rec = self._get(frame.index)
         if rec is None:
             return
@@ -207,7 +221,7 @@ class LifecycleRecorder:
         rec.t_dma = frame.t_dma
         rec.dropped = place
 
-    def softnet_dropped(self, ctx: Any, skb: Any) -> None:
+    def softnet_dropped(self, ctx: ExecContext, skb: SkBuff) -> None:
         """netif_rx found the backlog full (pre-NAPI): the skb is freed after its poll."""
         rec = self._get(skb.id)
         if rec is None:
@@ -227,7 +241,10 @@ class LifecycleRecorder:
 
 
 class LifecycleTee:
-    """Hands every lifecycle hook to several listeners (a recorder and a tracer)."""
+    """Hands every lifecycle hook to several listeners (a recorder and a tracer).
+
+    ``Machine(probes=[...])`` fans the hooks out itself (lsfsim.probes.Hooks); a tee
+    serves a caller that wants one listener object (``Machine(lifecycle=...)``)."""
 
     def __init__(self, *listeners: Any) -> None:
         self.listeners = [x for x in listeners if x is not None]

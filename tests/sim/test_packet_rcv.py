@@ -128,10 +128,10 @@ def test_outgoing_frames_reach_other_taps_not_the_sender():
     machine = idle_machine()
     tap = machine.sockets[0]
     ctx = process_ctx(machine)
-    sender = syscalls.sys_socket(machine, ctx)
+    sender = syscalls.sys_socket(machine.net, ctx)
     frame = bytes(frame_skb(machine, 100).data)
-    assert syscalls.sys_sendto(machine, ctx, sender, frame) is None
+    assert syscalls.sys_sendto(machine.net, ctx, sender, frame) is None
     assert tap.seen_outgoing == 1
     assert tap.sk_receive_queue[-1].pkt_type == PACKET_OUTGOING
     assert sender.seen == 0
-    assert syscalls.sys_sendto(machine, ctx, sender, bytes(1515)) == "EMSGSIZE"
+    assert syscalls.sys_sendto(machine.net, ctx, sender, bytes(1515)) == "EMSGSIZE"

@@ -1,0 +1,74 @@
+"""What kernel code uses of the machine around it, in one object.
+
+Every kernel unit (softirq, the network core, sockets, the IP stack, the
+driver) and the user programs take a ``KernelContext`` instead of the whole
+machine: the SimPy environment, the kernel's configuration and cost table,
+the truesize rules of its version, the run's random numbers, the CPUs, the
+registry of call plans, the per-function profile, the latency record, the
+call tracer and the packet hooks of the probes.  With it, ``packet_rcv`` and
+its friends run in a unit test without a machine (tests/sim/test_context.py).
+
+The machine (lsfsim.machine) composes a context, the wire, the NIC and the
+programs, and keeps the run loop.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+
+import simpy
+
+from lsfsim.config.model import Kernel as KernelConfig
+from lsfsim.kernel.costs import Costs
+from lsfsim.kernel.cpu import CPU, CallTracer, ExecContext, Plan
+from lsfsim.kernel.skbuff import TruesizeRules
+from lsfsim.probes import Hooks
+from lsfsim.stats import StageLatency
+
+# a received packet's stages, wire to user space (plus "total", the whole span)
+LATENCY_STAGES = ("nic_dma", "rx_ring", "softirq", "socket_queue", "recvfrom")
+
+
+class KernelContext:
+    """The kernel's view of the machine: environment, configuration, CPUs, plans, probes."""
+
+    def __init__(self, env: simpy.Environment, config: KernelConfig, ncpus: int, seed: int,
+                 tracer: CallTracer | None = None, hooks: Hooks | None = None) -> None:
+        self.env = env
+        self.config = config
+        self.kver = config.version_tuple
+        self.costs = Costs(config.costs)
+        skb = config.skb
+        self.truesize = TruesizeRules(
+            sizeof_sk_buff=skb.sizeof_sk_buff,
+            sizeof_skb_shared_info=skb.sizeof_skb_shared_info,
+            smp_cache_bytes=skb.smp_cache_bytes,
+            net_skb_pad=skb.net_skb_pad,
+            includes_shinfo=self.kver >= (3, 2),
+        )
+        self.rng = random.Random(seed)
+        self.tracer = tracer
+        self.hooks = hooks if hooks is not None else Hooks()
+        self.profile: defaultdict[str, float] = defaultdict(float)
+        self.calls: defaultdict[str, int] = defaultdict(int)
+        self.latency = StageLatency(LATENCY_STAGES)
+        self.plans: list[Plan] = []
+        self.cpus = [CPU(env, i) for i in range(ncpus)]
+
+    def plan(self, *steps: tuple[int, str, float]) -> Plan:
+        """A fixed run of kernel calls, registered so its profile is folded at the end."""
+        plan = Plan(*steps)
+        self.plans.append(plan)
+        return plan
+
+    def fold_profile(self) -> None:
+        """Add every plan's untraced runs to the per-function profile."""
+        for plan in self.plans:
+            plan.fold(self.profile, self.calls)
+
+    def exec_context(self, cpu: CPU, level: int, bucket: int,
+                     task: object | None = None) -> ExecContext:
+        """Where kernel code will run: a CPU, a level, a top(1) bucket, the task if any."""
+        return ExecContext(self.env, cpu, level, bucket, self.profile, self.calls, self.tracer,
+                           task=task)
