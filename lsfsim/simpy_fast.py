@@ -46,7 +46,8 @@ def succeed_at(env: simpy.Environment, event: simpy.Event, t: float) -> None:
     (at once when ``t`` is not in the future): ``event.succeed()`` with a delay."""
     event._ok = True
     event._value = None
-    env.schedule(event, delay=t - env.now if t > env.now else 0.0)
+    now = env._now
+    env.schedule(event, delay=t - now if t > now else 0.0)
 
 
 def events_scheduled(env: simpy.Environment) -> int:

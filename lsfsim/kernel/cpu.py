@@ -145,8 +145,9 @@ class CPU:
         return self._owner
 
     # --- interrupt steps ----------------------------------------------------
-    def interrupt_step(self, duration: float) -> simpy.Timeout | None:
-        """Register an interrupt-context step starting now; returns its timeout.
+    def interrupt_step(self, duration: float, now: float) -> simpy.Timeout | None:
+        """Register an interrupt-context step starting ``now`` (the clock, as the caller
+        read it); returns its timeout.
 
         None means the step is over already: no other event was due before its
         end, so a timeout would only have moved the clock, and the clock was moved
@@ -156,7 +157,7 @@ class CPU:
         """
         env = self.env
         self.stolen += duration
-        end = env.now + duration
+        end = now + duration
         self.busy_until = end
         if self.run_ahead and self._ahead < RUN_AHEAD and jump_clock(env, end):
             self._ahead += 1
@@ -373,8 +374,9 @@ class ExecContext:
         The inlined form of ``sync`` for hot loops: ``ev = ctx.step_event()`` then
         ``if ev is not None: yield ev``.
         """
-        dt = self.t - self.env.now
+        now = self.env.now
+        dt = self.t - now
         if dt > 1e-15:
-            return self.cpu.interrupt_step(dt)
-        self.t = self.env.now
+            return self.cpu.interrupt_step(dt, now)
+        self.t = now
         return None
