@@ -26,6 +26,7 @@ from lsfsim.bpf import Program
 from lsfsim.config.model import Model
 from lsfsim.drivers.pcnet32 import Pcnet32
 from lsfsim.drivers.wire import Wire
+from lsfsim.errors import ScenarioError
 from lsfsim.kernel.af_packet import PacketSock
 from lsfsim.kernel.context import LATENCY_STAGES, KernelContext  # noqa: F401  (re-exported)
 from lsfsim.kernel.costs import Costs
@@ -43,17 +44,24 @@ from lsfsim.traffic import ConstantRate, NcTransfer, OnOff, PcapReplay, Poisson,
 from lsfsim.user import CaptureApp, Reader, SenderApp
 
 
-class ScenarioError(ValueError):
-    """The scenario does not fit the model (a CPU it names does not exist, ...): bad
-    input, reported as such by the command line."""
-
-
 class InvariantError(AssertionError):
     """A conservation law or a state invariant failed at the end of a run."""
 
 
 def build_source(scenario: Scenario, model: Model) -> TrafficSource:
-    """The traffic source a scenario asks for, addressed to the model's NIC."""
+    """The traffic source a scenario asks for, addressed to the model's NIC.
+
+    A source that refuses its parameters (ValueError) is bad input: ScenarioError.
+    """
+    try:
+        return _build_source(scenario, model)
+    except ValueError as exc:
+        if isinstance(exc, ScenarioError):
+            raise
+        raise ScenarioError(f"traffic: {exc}") from exc
+
+
+def _build_source(scenario: Scenario, model: Model) -> TrafficSource:
     spec = scenario.traffic
     host_mac = model.hardware.nic.mac
     seed = scenario.seed

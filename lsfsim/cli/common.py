@@ -1,4 +1,10 @@
-"""Shared CLI plumbing: one-line errors with exit status 2, never a traceback."""
+"""Shared CLI plumbing: one-line errors with exit status 2 for bad input; a bug says so.
+
+Bad input (the domain errors listed in ``one_line_errors``) gives one line,
+``lsfsim: error: ...``, and exit status 2, no traceback.  Any other exception
+is a bug in lsfsim, not the user's fault: it is reported as one, with its
+traceback, and exit status 70 (EX_SOFTWARE).
+"""
 
 from __future__ import annotations
 
@@ -23,11 +29,37 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def one_line_errors(func: F) -> F:
-    """Turn the project's input errors into one-line messages and exit 2."""
-    from lsfsim.bpf.errors import CompileError, FilterError, ParseError
+EX_SOFTWARE = 70   # sysexits.h: internal software error
 
-    expected = (InputError, ParseError, CompileError, FilterError, OSError, ValueError)
+
+def domain_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions that mean bad input: lsfsim's own, a scenario's validation,
+    and OSError (a user's file that cannot be read or written)."""
+    from pydantic import ValidationError
+
+    from lsfsim.bpf.errors import CompileError, FilterError, ParseError
+    from lsfsim.config.model import ModelError
+    from lsfsim.errors import ScenarioError
+    from lsfsim.pcapio import PcapError
+
+    return (InputError, ParseError, CompileError, FilterError, ModelError, PcapError,
+            ScenarioError, ValidationError, OSError)
+
+
+def internal_error(exc: BaseException) -> None:
+    """Report an unexpected exception as the bug it is (traceback, then one line), exit 70."""
+    import traceback
+
+    traceback.print_exception(exc, file=sys.stderr)
+    first_line = " ".join(str(exc).split())
+    print(f"lsfsim: internal error (this is a bug in lsfsim, please report it): "
+          f"{type(exc).__name__}: {first_line}", file=sys.stderr)
+    raise typer.Exit(EX_SOFTWARE)
+
+
+def one_line_errors(func: F) -> F:
+    """Bad input: one line and exit 2.  Anything else: reported as a bug, exit 70."""
+    expected = domain_errors()
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -46,5 +78,7 @@ def one_line_errors(func: F) -> F:
             fail(str(exc))
         except KeyboardInterrupt:
             fail("interrupted", 130)
+        except Exception as exc:
+            internal_error(exc)
 
     return wrapper  # type: ignore[return-value]

@@ -41,12 +41,9 @@ def _scenario(*, model: str, traffic: str | None, rate: float | None, size: int 
 
 
 def _indexes(spec: str, option: str) -> frozenset[int]:
-    from lsfsim.trace.ftrace import parse_packets
+    from lsfsim.cli.trace_options import parse_packets
 
-    try:
-        return parse_packets(spec)
-    except ValueError as exc:
-        raise InputError(str(exc).replace("--packets", option)) from None
+    return parse_packets(spec, option)
 
 
 def register(app: typer.Typer) -> None:
@@ -83,9 +80,9 @@ def register(app: typer.Typer) -> None:
         output: str = typer.Option(None, "--output", "-o", help="Write to FILE instead of stdout."),
     ) -> None:
         """The simulated kernel's execution as ftrace's function_graph tracer prints it."""
+        from lsfsim.cli.trace_options import parse_window
         from lsfsim.config.model import load_model
         from lsfsim.trace import FtraceTracer, run_traced
-        from lsfsim.trace.ftrace import parse_window
 
         if fmt not in ("text", "json"):
             raise InputError(f"--format: {fmt!r} is not text or json")

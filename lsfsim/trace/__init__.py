@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from lsfsim.trace.ftrace import FtraceTracer, format_duration, parse_packets, parse_window
+from lsfsim.trace.ftrace import FtraceTracer, format_duration
 from lsfsim.trace.lifecycle import LifecycleRecorder, LifecycleTee, PacketLife
 
 __all__ = ["FtraceTracer", "LifecycleRecorder", "LifecycleTee", "PacketLife",
-           "format_duration", "parse_packets", "parse_window", "run_traced"]
+           "format_duration", "run_traced"]
 
 
 def run_traced(model: Any, scenario: Any, tracer: FtraceTracer | None = None,

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lsfsim.trace.ftrace import ROWS, FtraceTracer
+from lsfsim.trace.activity import ROWS
+from lsfsim.trace.ftrace import FtraceTracer
 from lsfsim.trace.lifecycle import PacketLife
 
 STAGE_COLORS = {

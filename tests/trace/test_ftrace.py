@@ -11,11 +11,13 @@ from types import SimpleNamespace
 
 import pytest
 
+from lsfsim.cli.common import InputError
+from lsfsim.cli.trace_options import parse_packets, parse_window
 from lsfsim.config.model import load_model
 from lsfsim.kernel.cpu import HI, PROCESS, SI, SOFTIRQ, SY
 from lsfsim.scenario import Scenario, SenderSpec, SocketSpec, TrafficSpec
 from lsfsim.trace import FtraceTracer, LifecycleRecorder, run_traced
-from lsfsim.trace.ftrace import format_duration, parse_packets, parse_window, self_time_totals
+from lsfsim.trace.ftrace import format_duration, self_time_totals
 
 LECTURE = Path(__file__).resolve().parents[2] / ".." / "shared" / "seed" / "lsf-lecture.txt"
 
@@ -401,7 +403,7 @@ def test_packets_selection_follows_one_frame_and_the_control_path():
 
 @pytest.mark.parametrize("bad", ["x", "3:1", "-2", ""])
 def test_bad_packet_ranges_are_refused(bad):
-    with pytest.raises(ValueError, match="--packets"):
+    with pytest.raises(InputError, match="--packets"):
         parse_packets(bad)
 
 
