@@ -51,12 +51,12 @@ class InvariantError(AssertionError):
 def build_source(scenario: Scenario, model: Model) -> TrafficSource:
     """The traffic source a scenario asks for, addressed to the model's NIC.
 
-    A source that refuses its parameters (ValueError) is bad input: ScenarioError.
+    A source that refuses its parameters (a plain ValueError) is bad input: ScenarioError.
     """
     try:
         return _build_source(scenario, model)
     except ValueError as exc:
-        if isinstance(exc, ScenarioError):
+        if type(exc) is not ValueError:        # a domain error already (PcapError, ...)
             raise
         raise ScenarioError(f"traffic: {exc}") from exc
 

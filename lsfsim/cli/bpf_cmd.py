@@ -110,6 +110,16 @@ def _meta(protocol: int, pkt_type: int):
     return SkbMeta(protocol=protocol, pkt_type=pkt_type)
 
 
+def _kernel_version(kernel: str) -> None:
+    """A bad --kernel string is an input error (exit 2), not a verdict."""
+    from lsfsim.bpf.versions import semantics
+
+    try:
+        semantics(kernel)
+    except ValueError as exc:
+        raise InputError(f"--kernel: {exc}") from None
+
+
 def _refused(path: str, kernel: str, exc: Exception) -> InputError:
     return InputError(f"{path}: Linux {kernel} refuses the program: {exc}")
 
@@ -137,7 +147,15 @@ def compile_cmd(
     _check_format(fmt, "--format")
     if not 0 <= snaplen < (1 << 31):
         raise InputError(f"--snaplen: {snaplen} out of range")
-    prog = Program.from_expression(" ".join(expression), snaplen, linktype, netmask, optimize)
+    from lsfsim.bpf.errors import CompileError, ParseError
+
+    try:
+        prog = Program.from_expression(" ".join(expression), snaplen, linktype, netmask,
+                                       optimize)
+    except (CompileError, ParseError):
+        raise
+    except ValueError as exc:      # a link type or a netmask libpcap cannot take
+        raise InputError(str(exc)) from None
     _emit(prog.format(fmt), output)
 
 
@@ -168,9 +186,8 @@ def check_cmd(
 ) -> None:
     """Validate like that kernel's sk_chk_filter: prints "ok" (exit 0) or why not (exit 1)."""
     from lsfsim.bpf import FilterError
-    from lsfsim.bpf.versions import semantics
 
-    semantics(kernel)  # a bad version string is an input error (exit 2), not a verdict
+    _kernel_version(kernel)
     prog = _load_program(file, source_fmt)
     try:
         prog.check(kernel)
@@ -191,10 +208,9 @@ def run_cmd(
 ) -> None:
     """Run the filter over every packet: its verdict and the length it would capture."""
     from lsfsim.bpf import FilterError
-    from lsfsim.bpf.versions import semantics
     from lsfsim.pcapio import PcapError, PcapReader
 
-    semantics(kernel)
+    _kernel_version(kernel)
     prog = _load_program(file, source_fmt)
     try:
         compiled = prog.compile(kernel)
@@ -255,10 +271,9 @@ def debug_cmd(
 ) -> None:
     """Step through the filter on one packet, like the kernel's bpf_dbg."""
     from lsfsim.bpf import FilterError
-    from lsfsim.bpf.versions import semantics
     from lsfsim.pcapio import PcapReader
 
-    semantics(kernel)
+    _kernel_version(kernel)
     prog = _load_program(file, source_fmt)
     _check_pcap(pcap)
     if packet < 1:
