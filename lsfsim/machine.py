@@ -30,7 +30,7 @@ from lsfsim.errors import ScenarioError
 from lsfsim.kernel.af_packet import PacketSock
 from lsfsim.kernel.context import LATENCY_STAGES, KernelContext  # noqa: F401  (re-exported)
 from lsfsim.kernel.costs import Costs
-from lsfsim.kernel.cpu import CallTracer, Plan
+from lsfsim.kernel.cpu import CallTracer, Plan, PlanGroup
 from lsfsim.kernel.dev import ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, NapiStruct, NetCore
 from lsfsim.kernel.ip import IpStack
 from lsfsim.kernel.skbuff import TruesizeRules
@@ -202,7 +202,7 @@ class Machine:
         return self.kernel_context.latency
 
     @property
-    def plans(self) -> list[Plan]:
+    def plans(self) -> list[Plan | PlanGroup]:
         return self.kernel_context.plans
 
     @property

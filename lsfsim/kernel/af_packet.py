@@ -15,7 +15,7 @@ from typing import Any
 
 from lsfsim.bpf import FilterError, Program, SkbMeta
 from lsfsim.kernel.context import KernelContext
-from lsfsim.kernel.cpu import ExecContext, charge, enter, exit_, mark, variable
+from lsfsim.kernel.cpu import ExecContext, Plan, charge, enter, exit_, mark, variable
 from lsfsim.kernel.skbuff import PACKET_LOOPBACK, SkBuff
 from lsfsim.kernel.sock import Sock
 
@@ -90,13 +90,12 @@ class PacketSock(Sock):
                  charge("kfree_skb", c.kfree_skb))
         queue = (mark("eth_header_parse"), mark("_raw_spin_lock"),
                  charge("__skb_queue_tail", c.skb_queue_tail), mark("_raw_spin_unlock"))
-        # the whole accepted path, from the entry: [filtered][shared][wakes a sleeper]
-        self.plan_accept = [
-            [[plan(*head, *(run_filter if filtered else no_filter), *(clone if shared else ()),
-                   *queue, *self.readable_steps(c, wake), exit_("packet_rcv"))
-              for wake in (False, True)] for shared in (False, True)]
-            for filtered in (False, True)
-        ]
+        # the whole accepted path, from the entry, for each (filtered, shared, wakes a
+        # sleeper): joined from these parts when first needed (see _accept_plan)
+        self.accept_plans = kernel.plan_group(
+            head=head, filter=run_filter, no_filter=no_filter, clone=clone, queue=queue,
+            readable=self.readable_steps(c, False), readable_wake=self.readable_steps(c, True),
+            exit=(exit_("packet_rcv"),))
         # sys_recvfrom -> sock_recvmsg -> packet_recvmsg -> skb_recv_datagram (may sleep)
         self.plan_recvfrom = plan(enter("sys_recvfrom"), charge("sys_recvfrom", c.sys_recvfrom),
                                   mark("sockfd_lookup_light"), enter("sock_recvmsg"),
@@ -111,6 +110,12 @@ class PacketSock(Sock):
             charge("skb_free_datagram", c.skb_free_datagram), mark("sock_rfree"),
             exit_("skb_free_datagram"), exit_("packet_recvmsg"), exit_("sock_recvmsg"),
             mark("move_addr_to_user"), exit_("sys_recvfrom"))
+
+    def _accept_plan(self, key: int) -> Plan:
+        """The accepted path's plan; ``key`` = 4 * filtered + 2 * shared + wakes a sleeper."""
+        names = ("head", "filter" if key & 4 else "no_filter", *(("clone",) if key & 2 else ()),
+                 "queue", "readable_wake" if key & 1 else "readable", "exit")
+        return self.accept_plans.get(key, names)
 
     # --- control path -------------------------------------------------------
     def sk_attach_filter(self, ctx: ExecContext, program: Program) -> str | None:
@@ -183,7 +188,9 @@ class PacketSock(Sock):
             return
         # entry and filter, skb_clone when shared (then kfree_skb of our reference),
         # queue, sock_def_readable: one plan, as nothing reads the clock in between
-        ctx.run(self.plan_accept[filt is not None][shared][bool(self._sleepers)], filter_time)
+        key = (4 if filt is not None else 0) + (2 if shared else 0) + (1 if self._sleepers else 0)
+        plan = self.accept_plans.plans.get(key)
+        ctx.run(plan if plan is not None else self._accept_plan(key), filter_time)
         if shared:
             skb = skb.clone()
         if snaplen < skb.len:

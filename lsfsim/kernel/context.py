@@ -21,7 +21,7 @@ import simpy
 
 from lsfsim.config.model import Kernel as KernelConfig
 from lsfsim.kernel.costs import Costs
-from lsfsim.kernel.cpu import CPU, CallTracer, ExecContext, Plan
+from lsfsim.kernel.cpu import CPU, CallTracer, ExecContext, Plan, PlanGroup, Step
 from lsfsim.kernel.skbuff import TruesizeRules
 from lsfsim.probes import Hooks
 from lsfsim.stats import StageLatency
@@ -53,14 +53,21 @@ class KernelContext:
         self.profile: defaultdict[str, float] = defaultdict(float)
         self.calls: defaultdict[str, int] = defaultdict(int)
         self.latency = StageLatency(LATENCY_STAGES)
-        self.plans: list[Plan] = []
+        self.plans: list[Plan | PlanGroup] = []
         self.cpus = [CPU(env, i) for i in range(ncpus)]
 
-    def plan(self, *steps: tuple[int, str, float]) -> Plan:
+    def plan(self, *steps: Step) -> Plan:
         """A fixed run of kernel calls, registered so its profile is folded at the end."""
         plan = Plan(*steps)
         self.plans.append(plan)
         return plan
+
+    def plan_group(self, **parts: tuple[Step, ...]) -> PlanGroup:
+        """Variants of a call sequence joined from named parts on first use (PlanGroup),
+        registered here so their profile is folded at the end."""
+        group = PlanGroup(parts)
+        self.plans.append(group)
+        return group
 
     def fold_profile(self) -> None:
         """Add every plan's untraced runs to the per-function profile."""

@@ -262,6 +262,39 @@ class Plan:
             self.extra = 0.0
 
 
+Step = tuple[int, str, float]
+
+
+class PlanGroup:
+    """Variants of one call sequence, joined from named parts on first use and cached.
+
+    ``parts`` maps a name to its steps; ``get(key, names)`` returns the plan of
+    ``names`` joined in order, made the first time ``key`` is asked for.  A
+    group sits in the plan registry where its variants would have been
+    registered one by one, and folds them in key order: the per-function
+    profile then adds the same numbers in the same order whichever variant was
+    used first (floating-point sums depend on their order).
+    """
+
+    __slots__ = ("parts", "plans")
+
+    def __init__(self, parts: dict[str, tuple[Step, ...]]) -> None:
+        self.parts = parts
+        self.plans: dict[int, Plan] = {}
+
+    def get(self, key: int, names: tuple[str, ...]) -> Plan:
+        """The plan for ``key``: ``names``' parts joined (only on first use)."""
+        plan = self.plans.get(key)
+        if plan is None:
+            parts = self.parts
+            plan = self.plans[key] = Plan(*(step for name in names for step in parts[name]))
+        return plan
+
+    def fold(self, profile: defaultdict[str, float], calls: defaultdict[str, int]) -> None:
+        for key in sorted(self.plans):
+            self.plans[key].fold(profile, calls)
+
+
 class ExecContext:
     """Where kernel code runs: a CPU, a level, and the time reached so far.
 

@@ -58,10 +58,12 @@ class NetCore:
         self.no_handler = 0        # freed: no tap and no protocol handler
         c = self.costs
         plan = kernel.plan
-        self.plan_receive = plan(enter("netif_receive_skb"),
-                                 charge("netif_receive_skb", c.netif_receive_skb))
-        self.plan_deliver = plan(charge("deliver_skb", c.deliver_skb))
-        self.plan_receive_deliver = plan(*self.plan_receive.steps, *self.plan_deliver.steps)
+        # netif_receive_skb's entry, with the first deliver_skb when the first tap shares
+        # the skb (key 1) or without (key 0)
+        self.receive_plans = kernel.plan_group(
+            receive=(enter("netif_receive_skb"), charge("netif_receive_skb", c.netif_receive_skb)),
+            deliver=(charge("deliver_skb", c.deliver_skb),))
+        self.plan_deliver = plan(*self.receive_plans.parts["deliver"])
         self.plan_no_handler = plan(charge("kfree_skb", c.kfree_skb))
         self.plan_receive_exit = plan(exit_("netif_receive_skb"))
 
@@ -114,7 +116,11 @@ class NetCore:
         last = len(taps) - 1
         # the entry, with the first deliver_skb when the first tap shares the skb
         first_shared = last >= 0 and (handler is not None or last > 0)
-        ctx.run(self.plan_receive_deliver if first_shared else self.plan_receive)
+        key = 1 if first_shared else 0
+        plan = self.receive_plans.plans.get(key)
+        if plan is None:
+            plan = self.receive_plans.get(key, ("receive", "deliver") if key else ("receive",))
+        ctx.run(plan)
         for i, sock in enumerate(taps):
             shared = handler is not None or i < last
             if shared and i:
