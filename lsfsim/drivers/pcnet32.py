@@ -271,7 +271,14 @@ class Pcnet32:
         return math.inf
 
     def _arm(self, t_from: float) -> None:
-        """While INEA is set, schedule the moment the chip will assert its IRQ."""
+        """While INEA is set, schedule the moment the chip will assert its IRQ.
+
+        The chain: ``_arm`` finds the moment (a latched cause: now; else the next
+        frame's DMA or TX completion), then either sets a timer (``_arm_timer`` →
+        ``_arm_fire`` → ``assert_irq``) or, when the CPU's interrupt runner is busy,
+        leaves the line on its ``deferred`` list, where the runner looks before it
+        could notice an IRQ (``deferred_irq`` → ``assert_irq``, or a timer then).
+        """
         if self._armed or not self.inea or self.irq_raised:
             return
         if self.rint or self.miss or self.tint:
@@ -294,11 +301,13 @@ class Pcnet32:
             self._arm_timer(when)
 
     def _arm_timer(self, when: float) -> None:
+        """A SimPy timer for the moment the line asserts."""
         env = self.env
         ev = env.timeout(when - env.now if when > env.now else 0.0)
         ev.callbacks.append(self._arm_fire)
 
     def _arm_fire(self, _ev: simpy.Event) -> None:
+        """The timer fired: assert the line now."""
         self.assert_irq(self.env.now)
 
     def deferred_irq(self, now: float) -> None:
@@ -327,6 +336,7 @@ class Pcnet32:
             self._arm(t)
 
     def _on_wire_unblock(self) -> None:
+        """The source has frames again (an ACK left, or its timer expired): re-arm."""
         self._arm(self.env.now)
 
     # --- driver: interrupt handler --------------------------------------------
