@@ -77,7 +77,7 @@ def collect(*, model_name: str, scenario: Scenario, kernel: KernelContext, net: 
         "in_backlog": in_backlog,
         "on_wire": 1 if dev.frame_in_flight() else 0,
     }
-    sockets = []
+    sockets: list[dict[str, Any]] = []
     for app in apps:
         sock = app.sock
         if sock is None:

@@ -171,6 +171,7 @@ class Reader:
             self.next_time = t
             return
         wake, self._wake = self._wake, None
+        assert wake is not None              # only a sleeping thread is woken
         succeed_at(self.env, wake, t)
 
     # --- the thread -------------------------------------------------------------

@@ -142,7 +142,9 @@ class NetCore:
         queue = softnet.input_pkt_queue
         if len(queue) <= self.config.netdev_max_backlog:
             if not queue:
-                self.napi_schedule(ctx, softnet.backlog)
+                backlog = softnet.backlog
+                assert backlog is not None        # every CPU has one (the machine sets it)
+                self.napi_schedule(ctx, backlog)
             queue.append(skb)
             return True
         softnet.dropped += 1
@@ -160,7 +162,9 @@ class NetCore:
         start_jiffy = int(ctx.t * hz)
         ctx.enter("process_backlog")
         ctx.charge("process_backlog", self.costs.process_backlog)
-        softnet.backlog.polls += 1
+        backlog = softnet.backlog
+        assert backlog is not None
+        backlog.polls += 1
         work = 0
         while work < budget and queue:
             skb = queue.popleft()
@@ -178,7 +182,7 @@ class NetCore:
             if int(ctx.t * hz) != start_jiffy:
                 break
         if not queue:
-            self.napi_complete(ctx, softnet.backlog)
+            self.napi_complete(ctx, backlog)
         ctx.exit("process_backlog")
         return work
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Generator
+from typing import Any
 
 from lsfsim.kernel.skbuff import SkBuff
 
@@ -21,7 +22,8 @@ class NapiStruct:
 
     __slots__ = ("poll", "weight", "scheduled", "name", "polls")
 
-    def __init__(self, name: str, poll: Callable[..., Generator], weight: int) -> None:
+    def __init__(self, name: str, poll: Callable[..., Generator[Any, Any, int]],
+                 weight: int) -> None:
         self.name = name
         self.poll = poll
         self.weight = weight

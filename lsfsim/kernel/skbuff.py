@@ -12,6 +12,7 @@ skb_pull) is modelled by ``len`` alone.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 # skb->pkt_type (include/linux/if_packet.h)
 PACKET_HOST = 0
@@ -20,6 +21,14 @@ PACKET_MULTICAST = 2
 PACKET_OTHERHOST = 3
 PACKET_OUTGOING = 4
 PACKET_LOOPBACK = 5
+
+
+class SkOwner(Protocol):
+    """The socket an skb is charged to (kernel.sock.Sock), as its destructors see it."""
+
+    def sock_rfree(self, skb: SkBuff) -> None: ...
+
+    def sock_wfree(self, skb: SkBuff) -> None: ...
 
 
 class SkBuff:
@@ -44,7 +53,7 @@ class SkBuff:
         self.t_poll = 0.0   # pcnet32_rx_entry picked it up
         self.t_enq = 0.0    # queued on a socket
         self.cloned = False
-        self.sk = None
+        self.sk: SkOwner | None = None
 
     def clone(self) -> SkBuff:
         """skb_clone: a new head sharing the data; truesize is copied."""

@@ -142,6 +142,7 @@ class Sampler:
     # --- recording ----------------------------------------------------------
     def _catch_up(self, t_next: float) -> None:
         """Record every grid point before ``t_next`` (the next event's time)."""
+        assert self.machine is not None
         if t_next == math.inf:
             self.machine.drain_lazy(self._catch_up)   # the lazy readers' last steps
             self.finish()
@@ -157,6 +158,7 @@ class Sampler:
             self._due = self._t0 + self._k * self.interval
 
     def _record(self, t: float) -> None:
+        assert self.machine is not None
         self.machine.advance_lazy(t)
         self.series["t"].append(float(t))
         for column, read in self._readers:

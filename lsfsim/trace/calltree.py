@@ -329,7 +329,9 @@ class CallTreeBuilder:
 
     def copied(self, reader: Any, skb: Any, t_deq: float, t_done: float) -> None:
         ctx = getattr(reader, "ctx", None)
-        st = self._states.get(ctx) if ctx is not None else None
+        if ctx is None:
+            return
+        st = self._states.get(ctx)
         if st is None or st.held is None:
             return
         held, st.held = st.held, None
