@@ -17,6 +17,7 @@ from lsfsim.config.model import (
     list_models,
     load_model,
     models_dirs,
+    shipped_models_dir,
 )
 from lsfsim.config.units import (
     format_bytes,
@@ -54,4 +55,5 @@ __all__ = [
     "parse_per_byte",
     "parse_per_insn",
     "parse_size",
+    "shipped_models_dir",
 ]

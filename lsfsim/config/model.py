@@ -17,6 +17,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
+from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -48,6 +49,7 @@ __all__ = [
     "list_models",
     "load_model",
     "models_dirs",
+    "shipped_models_dir",
 ]
 
 # --- the cost registry ---------------------------------------------------------------------
@@ -494,15 +496,29 @@ class Model(_Strict):
 
 
 def models_dirs() -> list[Path]:
-    """Where model names are looked up: each entry of $LSFSIM_MODELS, then models/."""
+    """Where model names are looked up: each entry of $LSFSIM_MODELS, then the shipped models."""
     dirs: list[Path] = []
     env = os.environ.get("LSFSIM_MODELS")
     if env:
         dirs.extend(Path(p) for p in env.split(os.pathsep) if p)
+    dirs.append(shipped_models_dir())
+    return dirs
+
+
+def shipped_models_dir() -> Path:
+    """The folder of the models that come with lsfsim.
+
+    An installed copy (a wheel, ``pip install .``) carries them as package data in
+    ``lsfsim/models/`` (pyproject.toml maps the project's models/ folder there); a
+    source checkout, and an editable install that runs it, has them in models/
+    beside the package.
+    """
+    packaged = resources.files("lsfsim") / "models"
+    if packaged.is_dir():
+        return Path(str(packaged))
     import lsfsim
 
-    dirs.append(Path(lsfsim.__file__).resolve().parents[1] / "models")
-    return dirs
+    return Path(lsfsim.__file__).resolve().parents[1] / "models"
 
 
 def list_models() -> list[str]:
