@@ -148,6 +148,9 @@ class PcapReader:
         unpack = struct.Struct(self._order + "IIII").unpack_from
         scale = 1e-9 if self.nanosecond else 1e-6
         linktype = self.linktype
+        # libpcap's reader (sf-pcap.c) cuts a record longer than the file's snapshot
+        # length down to it; a header snaplen of 0 or above the maximum counts as the maximum.
+        snapshot = self.snaplen if 0 < self.snaplen <= MAXIMUM_SNAPLEN else MAXIMUM_SNAPLEN
         read = self._f.read
         index = 0
         offset = self._offset
@@ -174,6 +177,8 @@ class PcapReader:
                 )
             offset += hdr_len + caplen
             self._offset = offset
+            if caplen > snapshot:
+                data = data[:snapshot]
             yield PcapRecord(sec + frac * scale, data, wirelen, linktype)
 
     def _iter_pcapng(self) -> Iterator[PcapRecord]:

@@ -39,9 +39,9 @@ from lsfsim.traffic import (
     parse_size,
 )
 from lsfsim.traffic.frames import csum_add, inet_checksum
+from tests.captures import REAL_TRACES
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO / ".." / "shared" / "traces"
 TRACES = REPO / "traces"
 
 scapy_l2 = pytest.importorskip("scapy.layers.l2")
@@ -51,11 +51,9 @@ from scapy.layers.l2 import ARP, Dot1Q, Ether  # noqa: E402
 from scapy.utils import RawPcapNgReader, RawPcapReader  # noqa: E402
 
 
-def shared(name: str) -> Path:
-    path = SHARED / name
-    if not path.is_file():
-        pytest.skip(f"shared capture {name} not available (expected at {path})")
-    return path
+def real(name: str) -> Path:
+    """A real capture by its name under traces/real/ (or the larger corpus)."""
+    return REAL_TRACES / name
 
 
 def frames_of(source, n: int | None = None) -> list[tuple[float, bytes]]:
@@ -438,7 +436,7 @@ def scapy_records(path: Path) -> list[tuple[float, bytes, int]]:
 
 @pytest.mark.parametrize("name", ["tcpdump-tests/of10_s4810.pcap", "tcpdump-tests/mptcp-v0.pcap"])
 def test_replay_timing_modes(name: str) -> None:
-    path = shared(name)
+    path = real(name)
     recs = scapy_records(path)
     ts0 = recs[0][0]
     expected, high = [], -math.inf
@@ -454,8 +452,10 @@ def test_replay_timing_modes(name: str) -> None:
 
 
 def test_replay_pads_snapped_frames() -> None:
-    path = shared("tcpdump-tests/vrrp-vrrp_print-oobr-2.pcap")
-    recs = scapy_records(path)
+    path = real("tcpdump-tests/vrrp-vrrp_print-oobr-2.pcap")
+    # Records are longer than the header's snapshot length: read as libpcap reads them.
+    snaplen = struct.unpack_from("<I", path.read_bytes(), 16)[0]
+    recs = [(ts, data[:snaplen], wirelen) for ts, data, wirelen in scapy_records(path)]
     assert any(len(d) < w for _, d, w in recs)
     out = frames_of(PcapReplay(path))
     for (_, data, wirelen), (_, frame) in zip(recs, out, strict=True):
@@ -491,8 +491,8 @@ def test_replay_rejects_non_ethernet(tmp_path: Path) -> None:
         PcapReplay(path)
 
 
-def test_replay_rejects_shared_non_ethernet() -> None:
-    path = shared("libpcap-filter-tests/arcnet-rfc1051-arp-icmp-http.pcap")
+def test_replay_rejects_real_non_ethernet() -> None:
+    path = real("libpcap-filter-tests/arcnet-rfc1051-arp-icmp-http.pcap")
     with pytest.raises(PcapError, match="arcnet-rfc1051-arp-icmp-http.pcap.*linktype"):
         PcapReplay(path)
 
