@@ -22,7 +22,7 @@ from lsfsim.config import (
     load_model,
 )
 
-MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 TESTBED = MODELS_DIR / "testbed.toml"
 SHIPPED = ("testbed", "testbed-vm", "modern")
 
