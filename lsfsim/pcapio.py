@@ -130,7 +130,9 @@ class PcapReader:
         rest = self._read(20)
         if len(rest) < 20:
             raise self._err("truncated pcap file header")
-        major, minor, _zone, _sigfigs, snaplen, network = struct.unpack(self._order + "HHiIII", rest)
+        major, minor, _zone, _sigfigs, snaplen, network = struct.unpack(
+            self._order + "HHiIII", rest
+        )
         if major != 2:
             raise self._err(f"unsupported pcap version {major}.{minor}")
         self.snaplen = snaplen

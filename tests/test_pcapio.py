@@ -239,7 +239,8 @@ def test_pcapng_blocks(tmp_path: Path, order: str, tsresol: int | None) -> None:
 def test_not_a_capture(tmp_path: Path) -> None:
     path = tmp_path / "junk.pcap"
     path.write_bytes(b"GIF89a, not a capture at all")
-    with pytest.raises(PcapError, match=r"junk\.pcap: not a pcap or pcapng file \(magic 0x47494638\)"):
+    junk = r"junk\.pcap: not a pcap or pcapng file \(magic 0x47494638\)"
+    with pytest.raises(PcapError, match=junk):
         list(iter_pcap(path))
     empty = tmp_path / "empty.pcap"
     empty.write_bytes(b"")

@@ -30,7 +30,8 @@ COST_KEYS: dict[str, str] = {
     "netif_receive_skb": "fixed part: timestamp, ptype walks, without the handlers",
     "deliver_skb": "per handler delivered before the last one (refcount + indirect call)",
     "packet_rcv": "fixed part up to the filter verdict: skb_push, local_bh pair, RCU, call",
-    "sk_run_filter": "the socket filter: fixed + per_insn (executed instructions, final RET included)",
+    "sk_run_filter": "the socket filter: fixed + per_insn (executed instructions, final RET"
+                     " included)",
     "skb_clone": "clone a shared skb in packet_rcv (or for a transmit tap)",
     "kfree_skb": "drop an extra reference (atomic decrement and test)",
     "consume_skb": "free a whole skb and its data buffer",
@@ -62,7 +63,8 @@ COST_KEYS: dict[str, str] = {
     "sys_sendto": "sendto(2) entry + exit",
     "packet_snd": "packet_snd: sock_alloc_send_skb + copy from user, fixed + per_byte",
     "dev_queue_xmit": "qdisc enqueue/dequeue or direct transmit, without taps and driver",
-    "dev_queue_xmit_nit": "per transmit tap: clone and hand to packet_rcv (packet_rcv charged apart)",
+    "dev_queue_xmit_nit": "per transmit tap: clone and hand to packet_rcv (packet_rcv charged"
+                          " apart)",
     "pcnet32_start_xmit": "fill a TX descriptor, DMA map, lock; without its CSR0 (TDMD) write",
     "pcnet32_tx": "per reclaimed TX descriptor in pcnet32_poll",
     "dev_kfree_skb_any": "free a transmitted skb from IRQ-off context (via NET_TX_SOFTIRQ)",

@@ -171,7 +171,9 @@ def _napi_weight(value: Any) -> Any:
         if value < 1:
             raise ValueError(f"must be at least 1, got {value}")
         return value
-    raise ValueError(f"expected a positive integer or \"rx_ring/2\" (the pcnet32 default), got {value!r}")
+    raise ValueError(
+        f"expected a positive integer or \"rx_ring/2\" (the pcnet32 default), got {value!r}"
+    )
 
 
 class Kernel(Strict):
@@ -220,7 +222,8 @@ class Kernel(Strict):
             )
         missing = [k for k in COST_KEYS if k not in value]
         if missing:
-            names = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
+            more = f" and {len(missing) - 6} more" if len(missing) > 6 else ""
+            names = ", ".join(missing[:6]) + more
             raise ValueError(f"missing cost key{'s' if len(missing) > 1 else ''}: {names}")
         return value
 
