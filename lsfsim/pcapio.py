@@ -130,7 +130,9 @@ class PcapReader:
         rest = self._read(20)
         if len(rest) < 20:
             raise self._err("truncated pcap file header")
-        major, minor, _zone, _sigfigs, snaplen, network = struct.unpack(self._order + "HHiIII", rest)
+        major, minor, _zone, _sigfigs, snaplen, network = struct.unpack(
+            self._order + "HHiIII", rest
+        )
         if major != 2:
             raise self._err(f"unsupported pcap version {major}.{minor}")
         self.snaplen = snaplen
@@ -148,6 +150,9 @@ class PcapReader:
         unpack = struct.Struct(self._order + "IIII").unpack_from
         scale = 1e-9 if self.nanosecond else 1e-6
         linktype = self.linktype
+        # libpcap's reader (sf-pcap.c) cuts a record longer than the file's snapshot
+        # length down to it; a header snaplen of 0 or above the maximum counts as the maximum.
+        snapshot = self.snaplen if 0 < self.snaplen <= MAXIMUM_SNAPLEN else MAXIMUM_SNAPLEN
         read = self._f.read
         index = 0
         offset = self._offset
@@ -174,6 +179,8 @@ class PcapReader:
                 )
             offset += hdr_len + caplen
             self._offset = offset
+            if caplen > snapshot:
+                data = data[:snapshot]
             yield PcapRecord(sec + frac * scale, data, wirelen, linktype)
 
     def _iter_pcapng(self) -> Iterator[PcapRecord]:

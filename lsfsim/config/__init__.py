@@ -1,23 +1,16 @@
 """Model files and their loader: the machine (NIC, CPUs), kernel constants and costs.
 
-``load_model("testbed")`` returns a validated, immutable ``Model`` in SI units;
-``lsfsim.config.units`` parses and formats the quantities written in model files.
+``load_model("testbed")`` returns a validated, immutable ``Model`` in SI units.
+One job per module: ``costs`` (the cost registry), ``units`` (quantities written
+in model files, parsed and formatted), ``fields`` (the schema's field types),
+``schema`` (the ``Model``), ``errors`` and ``positions`` (one-line errors with the
+file's line), ``loader`` (finding and reading files); ``model`` gathers them all.
 """
 
-from lsfsim.config.model import (
-    COST_KEYS,
-    Cost,
-    Cpu,
-    Hardware,
-    Kernel,
-    Model,
-    ModelError,
-    Nic,
-    Skb,
-    list_models,
-    load_model,
-    models_dirs,
-)
+from lsfsim.config.costs import COST_KEYS
+from lsfsim.config.errors import ModelError
+from lsfsim.config.loader import list_models, load_model, models_dirs, shipped_models_dir
+from lsfsim.config.schema import Cost, Cpu, Hardware, Kernel, Model, Nic, Skb
 from lsfsim.config.units import (
     format_bytes,
     format_duration,
@@ -54,4 +47,5 @@ __all__ = [
     "parse_per_byte",
     "parse_per_insn",
     "parse_size",
+    "shipped_models_dir",
 ]

@@ -16,7 +16,7 @@ Spelling rules:
   because ``"350"`` could mean ns, µs or bytes.
 
 Python numbers (int/float, not bool) are taken as already being in SI units;
-the model loader refuses them in files (see ``lsfsim.config.model``).
+the model loader refuses them in files (see ``lsfsim.config.fields``).
 """
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ def parse_per_insn(value: str | float) -> float:
     return _parse_per(value, _PER_INSN, _PER_INSN_HINT)
 
 
-def parse_size(value: str | int) -> int:
+def parse_size(value: str | float) -> int:
     """``1544``, ``"1544"``, ``"64KiB"``, ``"1MB"``, ``"2MiB"`` -> bytes (int).
 
     ``kB``/``KB``/``MB``/``GB`` are decimal, ``KiB``/``MiB``/``GiB`` binary.

@@ -23,11 +23,12 @@ from lsfsim.bpf.isa import Insn, encode
 from lsfsim.cli import bpf_cmd
 from lsfsim.cli.main import app as main_app
 from lsfsim.pcapio import PcapReader, PcapWriter, iter_pcap
+from tests.captures import REAL_TRACES
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO / ".." / "shared"
 LECTURE = SHARED / "seed" / "lsf-lecture.txt"
-TRACES = SHARED / "traces"
+TRACES = REAL_TRACES
 TCPDUMP = shutil.which("tcpdump")
 needs_tcpdump = pytest.mark.skipif(TCPDUMP is None, reason="tcpdump is not installed")
 
@@ -240,8 +241,7 @@ def test_run_json(capture: Path, tmp_path: Path) -> None:
 def test_run_accepts_what_tcpdump_keeps(tmp_path: Path, expr: str) -> None:
     traces = [p for p in sorted((TRACES / "tcpdump-tests").glob("*.pcap"))[:40]
               if first_linktype(p) == 1]
-    if not traces:
-        pytest.skip(f"no Ethernet captures under {TRACES}")
+    assert len(traces) >= 15, f"few Ethernet captures in {TRACES}"
     prog = tmp_path / "p.txt"
     prog.write_text(invoke("compile", expr).stdout)
     for path in traces[:15]:

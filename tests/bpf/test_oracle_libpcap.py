@@ -13,8 +13,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -38,9 +36,9 @@ from lsfsim.bpf.isa import (
     Insn,
 )
 from tests.bpf import strategies
+from tests.captures import FULL_CORPUS, REAL_TRACES, real_captures
 
-TRACES = Path(__file__).resolve().parents[2] / ".." / "shared" / "traces"
-TRACE_DIRS = ("tcpdump-tests", "libpcap-filter-tests")
+TRACES = REAL_TRACES
 LINKTYPE_ETHERNET = 1
 
 # --------------------------------------------------------------------------------------
@@ -315,21 +313,13 @@ def ethernet_records() -> list[tuple[str, bytes, int]]:
     """(file#index, captured bytes, wire length) of every Ethernet record of the captures."""
     from lsfsim.pcapio import iter_pcap
 
-    if not TRACES.is_dir():
-        pytest.skip(f"real captures not found at {TRACES}")
     records = []
-    for sub in TRACE_DIRS:
-        folder = TRACES / sub
-        if not folder.is_dir():
-            continue
-        for path in sorted(folder.iterdir()):
-            if path.suffix not in (".pcap", ".pcapng"):
-                continue
-            for index, rec in enumerate(iter_pcap(path)):
-                if rec.linktype == LINKTYPE_ETHERNET:
-                    records.append((f"{sub}/{path.name}#{index}", rec.data, rec.wirelen))
-    if not records:
-        pytest.skip(f"no Ethernet records under {TRACES}")
+    for path in real_captures():
+        where = path.relative_to(TRACES).as_posix()
+        for index, rec in enumerate(iter_pcap(path)):
+            if rec.linktype == LINKTYPE_ETHERNET:
+                records.append((f"{where}#{index}", rec.data, rec.wirelen))
+    assert len(records) > (7000 if FULL_CORPUS else 1000), f"few Ethernet records in {TRACES}"
     return records
 
 

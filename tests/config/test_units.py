@@ -116,7 +116,8 @@ def test_parse_size(text: str | int, nbytes: int) -> None:
 
 @pytest.mark.parametrize("text", ["5ms", "1.5", "0.5B", "-1", "12 parsecs", "1KiBB"])
 def test_parse_size_rejects(text: str) -> None:
-    with pytest.raises(ValueError, match=r"expected a size in bytes like '1544', '64KiB' or '2MiB'"):
+    hint = r"expected a size in bytes like '1544', '64KiB' or '2MiB'"
+    with pytest.raises(ValueError, match=hint):
         parse_size(text)
 
 

@@ -22,7 +22,7 @@ from lsfsim.config import (
     load_model,
 )
 
-MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 TESTBED = MODELS_DIR / "testbed.toml"
 SHIPPED = ("testbed", "testbed-vm", "modern")
 
@@ -69,7 +69,8 @@ def test_shipped_model_loads(name: str) -> None:
     assert m.name == name
     assert set(m.kernel.costs) == set(COST_KEYS)
     assert Path(m.source) == (MODELS_DIR / f"{name}.toml").resolve()
-    assert all(c.fixed >= 0 and c.per_byte >= 0 and c.per_insn >= 0 for c in m.kernel.costs.values())
+    costs = m.kernel.costs.values()
+    assert all(c.fixed >= 0 and c.per_byte >= 0 and c.per_insn >= 0 for c in costs)
     # Loading by path gives the same model.
     assert load_model(MODELS_DIR / f"{name}.toml") == m
 
