@@ -38,11 +38,11 @@ class Result:
         return json.dumps(self.data, indent=indent, sort_keys=True)
 
     def write_json(self, path: str | Path) -> None:
-        """Write atomically: a failed write leaves any previous file intact."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(self.to_json() + "\n")
-        tmp.replace(path)
+        """Write as lsfsim.outputs does: atomically to a regular file (a failed write
+        leaves any previous file intact), straight into a device or FIFO."""
+        from lsfsim.outputs import write_output
+
+        write_output(path, self.to_json() + "\n")
 
     def deterministic(self) -> dict[str, Any]:
         """The data without wall-clock figures (equal for equal scenario and seed)."""
@@ -54,6 +54,8 @@ class Result:
 
 def collect(m: Machine) -> Result:
     """Read every counter of a machine into a Result."""
+    from lsfsim.checks import refusal, run_warnings
+
     dev = m.dev
     softnets = [cpu.softnet for cpu in m.cpus]
     in_ring = dev.chip_rx - dev.cur_rx
@@ -82,6 +84,7 @@ def collect(m: Machine) -> Result:
             "index": sock.index,
             "filter_instructions": len(app.program) if app.program else 0,
             "attach_errno": app.attach_errno,
+            "filter_refused": refusal(m, app),
             "rcvbuf": sock.sk_rcvbuf,
             "seen": sock.seen,
             "seen_outgoing": sock.seen_outgoing,
@@ -164,4 +167,6 @@ def collect(m: Machine) -> Result:
         "events": m.events,
         "packets_per_wall_second": m.wire.offered / m.wall_seconds if m.wall_seconds else 0.0,
     }
+    data["replay"] = getattr(m.source, "replay_counts", lambda: None)()
+    data["warnings"] = run_warnings(m, data)
     return Result(data)
