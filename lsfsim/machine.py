@@ -19,6 +19,7 @@ from typing import Any
 import simpy
 
 from lsfsim.bpf import Program
+from lsfsim.checks import check_filters
 from lsfsim.config.model import Model
 from lsfsim.drivers.pcnet32 import Pcnet32
 from lsfsim.drivers.wire import Wire
@@ -147,6 +148,7 @@ class Machine:
                 cpus = [order[next(slot) % len(order)] for _ in range(max(1, spec.readers))]
             self.apps.append(CaptureApp(self, i, build_program(spec), spec.rcvbuf, spec.promisc,
                                         spec.readers, spec.reader_work, spec.buflen, cpus))
+        check_filters(self)   # a filter the kernel refuses stops here, unless allowed
         self.senders: list[SenderApp] = []
         for spec in scenario.senders:
             self.senders.append(SenderApp(self, _sender_frames(spec.size), spec.rate, spec.count,

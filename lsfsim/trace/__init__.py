@@ -17,7 +17,8 @@ __all__ = ["FtraceTracer", "LifecycleRecorder", "LifecycleTee", "PacketLife",
 
 
 def run_traced(model: Any, scenario: Any, tracer: FtraceTracer | None = None,
-               recorder: LifecycleRecorder | None = None, source: Any = None) -> Any:
+               recorder: LifecycleRecorder | None = None, source: Any = None,
+               progress: Any = None) -> Any:
     """Run ``scenario`` on ``model`` (a Model or a model name) with the given listeners."""
     from lsfsim.config.model import load_model
     from lsfsim.machine import Machine
@@ -32,7 +33,7 @@ def run_traced(model: Any, scenario: Any, tracer: FtraceTracer | None = None,
         lifecycle = LifecycleTee(*listeners)
     machine = Machine(model, scenario, tracer=tracer, lifecycle=lifecycle, source=source,
                       probes=listeners)
-    result = machine.run()
+    result = machine.run(progress=progress)
     if tracer is not None:
         tracer.finish()
     return result
