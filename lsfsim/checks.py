@@ -99,7 +99,8 @@ def run_warnings(machine: Machine, data: dict[str, Any]) -> list[str]:
         nic = machine.model.hardware.nic
         most = link_capacity(machine.model, traffic.size)
         if traffic.rate > most * 1.000001:
-            out.append(f"the rate asked for ({traffic.rate:,.0f} frames/s) exceeds what the "
+            asked = "rate asked for" if traffic._rate_given else "default rate"
+            out.append(f"the {asked} ({traffic.rate:,.0f} frames/s) exceeds what the "
                        f"link carries: at most {most:,.0f} frames/s of {traffic.size} bytes "
                        f"(+ FCS {nic.fcs}, preamble {nic.preamble}, gap {nic.ifg}) at "
                        f"{nic.link_rate / 1e6:g} Mbit/s; frames went back to back")

@@ -14,10 +14,19 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
 LECTURE_HOST = "208.68.139.89"
 LECTURE_FILTER = f"host {LECTURE_HOST}"
+#: packets per second of generated traffic when no rate is given
+DEFAULT_RATE = 10_000.0
 #: capture programs in one scenario: every socket is a tap each frame visits, so
 #: the run's cost grows with sockets x frames; beyond this a run would seem to hang
 MAX_SOCKETS = 1024
@@ -40,13 +49,15 @@ class TrafficSpec(BaseModel):
     off: float = Field(1e-3, gt=0, description="onoff: seconds off")
     proto: Literal["udp", "tcp", "icmp"] = "udp"
     src: str = LECTURE_HOST
+    _rate_given: bool = PrivateAttr(True)    # False: the rate is DEFAULT_RATE, not asked for
 
     @model_validator(mode="after")
     def _needs(self) -> TrafficSpec:
         if self.kind == "pcap" and not self.pcap:
             raise ValueError("traffic kind 'pcap' needs a capture file (--pcap FILE)")
         if self.kind in ("cbr", "poisson", "onoff") and self.rate is None:
-            self.rate = 10_000.0
+            self.rate = DEFAULT_RATE
+            self._rate_given = False
         if self.kind in ("cbr", "poisson", "onoff") and not (
             self.packets or self.duration or self.bytes
         ):

@@ -20,6 +20,10 @@ TIMINGS: Final = ("original", "scaled", "asap")
 MAX_WIRE_FRAME: Final = 1518
 
 
+def _records(n: int) -> str:
+    return f"{n:,} record" + ("" if n == 1 else "s")
+
+
 class PcapReplay(TrafficSource):
     """Frames of an Ethernet capture, in file order.
 
@@ -118,10 +122,10 @@ class PcapReplay(TrafficSource):
                        f"TSO made them on the capturing host): not replayed, they never "
                        f"reach the NIC")
         if self.caplen_over_wirelen:
-            out.append(f"{name}: {self.caplen_over_wirelen:,} records have caplen > wirelen "
+            out.append(f"{name}: {_records(self.caplen_over_wirelen)} with caplen > wirelen "
                        f"(a damaged capture?): replayed with the bytes captured")
         if self.backwards:
-            out.append(f"{name}: {self.backwards:,} records have a timestamp before the "
+            out.append(f"{name}: {_records(self.backwards)} with a timestamp before the "
                        f"previous record's: replayed at the previous record's time")
         return out
 
