@@ -98,7 +98,7 @@ def run_warnings(machine: Machine, data: dict[str, Any]) -> list[str]:
     if traffic.kind in ("cbr", "poisson", "onoff") and traffic.rate and data["offered"] > 1:
         nic = machine.model.hardware.nic
         most = link_capacity(machine.model, traffic.size)
-        if traffic.rate > most * 1.000001:
+        if traffic.rate > most * 1.0001:
             asked = "rate asked for" if traffic._rate_given else "default rate"
             out.append(f"the {asked} ({traffic.rate:,.0f} frames/s) exceeds what the "
                        f"link carries: at most {most:,.0f} frames/s of {traffic.size} bytes "
