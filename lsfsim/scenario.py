@@ -119,5 +119,5 @@ class Scenario(BaseModel):
     rx_ring: int | None = None
     max_sim_seconds: float | None = Field(None, gt=0, description="hard stop of simulated time")
     allow_refused_filter: bool = Field(
-        False, description="run even if the kernel refuses a filter (the socket stays "
+        default=False, description="run even if the kernel refuses a filter (the socket stays "
                            "unfiltered, as the kernel leaves it); otherwise FilterRefused")
