@@ -1,7 +1,8 @@
 """Simulator speed: simulated packets per wall-clock second, and its ratio to bare SimPy.
 
-Runs ``lsfsim run --traffic cbr --rate 100000 --size 64 --packets N`` (the
-default lecture model, socket and filter) and a bare SimPy two-stage
+Runs ``lsfsim run --traffic cbr --rate 100000 --size 64 --count N --filter
+'host 208.68.139.89' -p`` (the default lecture model, socket and filter) and a
+bare SimPy two-stage
 producer/consumer pipeline (a timeout per item on each side, a Store between)
 in the same process, alternating, and reports the best of ``--repeat`` runs of
 each, so that both see the same machine.  Memory: the peak traced by
@@ -22,6 +23,7 @@ import simpy
 from lsfsim.cli.run_cmd import scenario_from_options
 from lsfsim.config.model import load_model
 from lsfsim.machine import Machine
+from lsfsim.scenario import LECTURE_FILTER
 
 
 def bare_simpy(n: int) -> float:
@@ -49,7 +51,7 @@ def bare_simpy(n: int) -> float:
 def lsfsim_cbr(n: int) -> tuple[float, dict]:
     scenario = scenario_from_options(
         model="testbed", traffic="cbr", rate=100000, size=64, packets=n, nbytes=None,
-        duration=None, pcap=None, speed=None, filter_expr=None, filter_file=None,
+        duration=None, pcap=None, speed=None, filter_expr=LECTURE_FILTER, filter_file=None,
         snaplen=None, rcvbuf=None, rx_ring=None, sockets=1, readers=1, reader_work=None,
         no_napi=False, seed=1, no_drain=False, promisc=False)
     machine = Machine(load_model("testbed"), scenario)
@@ -91,7 +93,8 @@ def main() -> None:
         "peak_memory_bytes": {str(small): mem_small, str(large): mem_large},
         "memory_growth_ratio": mem_large / mem_small,
     }
-    print(f"lsfsim run --traffic cbr --rate 100000 --size 64 --packets {args.packets}")
+    print(f"lsfsim run --traffic cbr --rate 100000 --size 64 --count {args.packets} "
+          f"--filter '{LECTURE_FILTER}' -p")
     print(f"  lsfsim      {sim:12,.0f} packets/s (best of {args.repeat})")
     print(f"  bare SimPy  {bare:12,.0f} items/s   (two-stage pipeline)")
     print(f"  ratio       {sim / bare:12.2f}   (target >= 0.5; >= 50,000 packets/s)")
