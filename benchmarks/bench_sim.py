@@ -2,9 +2,8 @@
 
 Runs ``lsfsim run --traffic cbr --rate 100000 --size 64 --count N --filter
 'host 208.68.139.89' -p`` (the default lecture model, socket and filter) and a
-bare SimPy two-stage
-producer/consumer pipeline (a timeout per item on each side, a Store between)
-in the same process, alternating, and reports the best of ``--repeat`` runs of
+bare SimPy two-stage producer/consumer pipeline (a timeout per item on each
+side, a Store between) in the same process, alternating, and reports the best of ``--repeat`` runs of
 each, so that both see the same machine.  Memory: the peak traced by
 tracemalloc for two packet counts shows whether it grows with the run.
 
