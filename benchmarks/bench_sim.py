@@ -1,14 +1,14 @@
 """Simulator speed: simulated packets per CPU second, its ratio to bare SimPy, and
 figures that do not depend on the machine (Python calls and bytecodes per packet).
 
-Runs ``lsfsim run --traffic cbr --rate 100000 --size 64 --packets N`` (the
-default lecture model, socket and filter) and a bare SimPy two-stage
-producer/consumer pipeline (a timeout per item on each side, a Store between)
-in the same process, alternating, and reports the best of ``--repeat`` runs of
-each, so that both see the same machine.  Rates are per second of the
-process's CPU time (``time.process_time``): on a machine shared with other
-work, waiting for the CPU is not counted (on an idle machine it equals the
-wall-clock rate).
+Runs ``lsfsim run --traffic cbr --rate 100000 --size 64 --count N --filter
+'host 208.68.139.89' -p`` (the default lecture model, socket and filter) and a
+bare SimPy two-stage producer/consumer pipeline (a timeout per item on each
+side, a Store between) in the same process, alternating, and reports the best
+of ``--repeat`` runs of each, so that both see the same machine.  Rates are per
+second of the process's CPU time (``time.process_time``): on a machine shared
+with other work, waiting for the CPU is not counted (on an idle machine it
+equals the wall-clock rate).
 
 Machine-independent figures, measured on shorter runs: Python function calls
 per packet (``sys.setprofile``: Python and C calls), bytecodes executed per
@@ -41,6 +41,7 @@ import simpy
 from lsfsim.cli.run_cmd import scenario_from_options
 from lsfsim.config.model import load_model
 from lsfsim.machine import Machine
+from lsfsim.scenario import LECTURE_FILTER
 
 
 def _pipeline(n: int) -> simpy.Environment:
@@ -73,7 +74,7 @@ def bare_simpy(n: int) -> float:
 def _machine(n: int) -> Machine:
     scenario = scenario_from_options(
         model="testbed", traffic="cbr", rate=100000, size=64, packets=n, nbytes=None,
-        duration=None, pcap=None, speed=None, filter_expr=None, filter_file=None,
+        duration=None, pcap=None, speed=None, filter_expr=LECTURE_FILTER, filter_file=None,
         snaplen=None, rcvbuf=None, rx_ring=None, sockets=1, readers=1, reader_work=None,
         no_napi=False, seed=1, no_drain=False, promisc=False)
     return Machine(load_model("testbed"), scenario)
@@ -229,7 +230,8 @@ def main() -> None:
         "environment": environment(),
     }
     env = figures["environment"]
-    print(f"lsfsim run --traffic cbr --rate 100000 --size 64 --packets {args.packets}")
+    print(f"lsfsim run --traffic cbr --rate 100000 --size 64 --count {args.packets} "
+          f"--filter '{LECTURE_FILTER}' -p")
     print(f"  lsfsim      {sim:12,.0f} packets/s (CPU time, best of {args.repeat})")
     print(f"  bare SimPy  {bare:12,.0f} items/s   (two-stage pipeline)")
     print(f"  ratio       {sim / bare:12.2f}   (target >= 0.5; >= 50,000 packets/s)")

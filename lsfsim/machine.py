@@ -23,6 +23,7 @@ from typing import Any
 import simpy
 
 from lsfsim.bpf import Program
+from lsfsim.checks import check_filters, refusal, run_warnings
 from lsfsim.config.model import Model
 from lsfsim.drivers.pcnet32 import Pcnet32
 from lsfsim.drivers.wire import Wire
@@ -165,6 +166,8 @@ class Machine:
             self.apps.append(CaptureApp(self.net, i, build_program(spec), spec.rcvbuf,
                                         spec.promisc, spec.readers, spec.reader_work,
                                         spec.buflen, cpus, self.lazy_readers))
+        # a filter the kernel refuses stops here, unless the scenario allows it
+        check_filters(self.apps, model, scenario)
         self.senders: list[SenderApp] = []
         for i, sender in enumerate(scenario.senders):
             self.senders.append(SenderApp(self.net, i, _sender_frames(sender.size), sender.rate,
@@ -291,10 +294,21 @@ class Machine:
                          wire=self.wire, apps=self.apps, senders=self.senders,
                          sim_seconds=self.now, wall_seconds=self.wall_seconds,
                          events=self.events)
+        self._add_checks(result)
         self.check_invariants(result)
         for probe in self.probes:
             probe.finish()
         return result
+
+    def _add_checks(self, result: Result) -> None:
+        """What the user is told beyond the counters: refused filters, the replay's
+        skipped records, warnings (lsfsim.checks)."""
+        data = result.data
+        by_index = {app.sock.index: app for app in self.apps if app.sock is not None}
+        for sock in data["sockets"]:
+            sock["filter_refused"] = refusal(by_index[sock["index"]], self.model)
+        data["replay"] = getattr(self.source, "replay_counts", lambda: None)()
+        data["warnings"] = run_warnings(self.scenario, self.model, self.source, data)
 
     def check_invariants(self, result: Result) -> None:
         """Conservation and state invariants; raise InvariantError naming the broken one."""

@@ -13,12 +13,15 @@ other block is skipped; several sections with different byte orders).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import struct
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, BinaryIO, NamedTuple
+from typing import IO, Any, BinaryIO, NamedTuple
+
+from lsfsim.outputs import open_output
 
 __all__ = [
     "LINKTYPE_ETHERNET",
@@ -341,8 +344,10 @@ class PcapWriter:
     ) -> None:
         if not 0 <= linktype < (1 << 32) or not 0 < snaplen < (1 << 32):
             raise ValueError(f"bad pcap header: linktype {linktype}, snaplen {snaplen}")
+        self._stack = contextlib.ExitStack()
         if isinstance(path_or_file, (str, Path)):
-            self._f: IO[bytes] = open(path_or_file, "wb")  # noqa: SIM115
+            # a regular file appears whole at close(); a FIFO or device is written through
+            self._f: IO[bytes] = self._stack.enter_context(open_output(path_or_file, "wb"))
             self._own = True
         else:
             self._f = path_or_file
@@ -378,15 +383,18 @@ class PcapWriter:
 
     def close(self) -> None:
         if self._own:
-            self._f.close()
+            self._stack.close()
         else:
             self._f.flush()
 
     def __enter__(self) -> PcapWriter:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, *exc: Any) -> None:
+        if self._own and exc[0] is not None:
+            self._stack.__exit__(*exc)    # an error: the temporary file goes, the old stays
+        else:
+            self.close()
 
 
 def read_all(data: bytes, name: str = "<bytes>") -> list[PcapRecord]:

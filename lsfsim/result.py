@@ -42,11 +42,11 @@ class Result:
         return json.dumps(self.data, indent=indent, sort_keys=True)
 
     def write_json(self, path: str | Path) -> None:
-        """Write atomically: a failed write leaves any previous file intact."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(self.to_json() + "\n")
-        tmp.replace(path)
+        """Write as lsfsim.outputs does: atomically to a regular file (a failed write
+        leaves any previous file intact), straight into a device or FIFO."""
+        from lsfsim.outputs import write_output
+
+        write_output(path, self.to_json() + "\n")
 
     def deterministic(self) -> dict[str, Any]:
         """The data without wall-clock figures (equal for equal scenario and seed)."""

@@ -3,17 +3,33 @@
 A scenario is data, validated once (pydantic); the machine is built from it
 and a model.  ``Scenario()`` with no arguments is the lecture's experiment:
 the testbed model, one PF_PACKET socket with the "host 208.68.139.89" filter
-read by one thread, and a 100 MB nc transfer from that host.
+read by one thread, and a 100 MB nc transfer from that host.  The lecture's
+filter comes with the default ``sockets`` only: a ``SocketSpec()`` of one's own
+has no filter, as tcpdump with no expression.  Like tcpdump (and the
+lecture's program), a capture program puts the interface into promiscuous
+mode unless ``promisc=False`` (tcpdump's ``-p``).
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
 LECTURE_HOST = "208.68.139.89"
 LECTURE_FILTER = f"host {LECTURE_HOST}"
+#: packets per second of generated traffic when no rate is given
+DEFAULT_RATE = 10_000.0
+#: capture programs in one scenario: every socket is a tap each frame visits, so
+#: the run's cost grows with sockets x frames; beyond this a run would seem to hang
+MAX_SOCKETS = 1024
 
 
 class TrafficSpec(BaseModel):
@@ -33,13 +49,15 @@ class TrafficSpec(BaseModel):
     off: float = Field(1e-3, gt=0, description="onoff: seconds off")
     proto: Literal["udp", "tcp", "icmp"] = "udp"
     src: str = LECTURE_HOST
+    _rate_given: bool = PrivateAttr(True)    # False: the rate is DEFAULT_RATE, not asked for
 
     @model_validator(mode="after")
     def _needs(self) -> TrafficSpec:
         if self.kind == "pcap" and not self.pcap:
             raise ValueError("traffic kind 'pcap' needs a capture file (--pcap FILE)")
         if self.kind in ("cbr", "poisson", "onoff") and self.rate is None:
-            self.rate = 10_000.0
+            self.rate = DEFAULT_RATE
+            self._rate_given = False
         if self.kind in ("cbr", "poisson", "onoff") and not (
             self.packets or self.duration or self.bytes
         ):
@@ -52,20 +70,26 @@ class SocketSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    filter: str | None = LECTURE_FILTER
+    filter: str | None = None
     filter_file: str | None = None
     snaplen: int = Field(65535, ge=1, le=262144)
     rcvbuf: int | None = Field(None, ge=1, description="the value passed to SO_RCVBUF")
     readers: int = Field(1, ge=0, le=64)
     reader_work: float = Field(0.0, ge=0, description="seconds of user work per packet")
     buflen: int = Field(65536, ge=1, description="recvfrom buffer length")
-    promisc: bool = False
+    promisc: bool = True
     cpu: int | None = Field(None, ge=0, description="pin the readers to this CPU")
 
     @field_validator("filter")
     @classmethod
     def _empty_is_none(cls, v: str | None) -> str | None:
         return v if v is None or v.strip() else None
+
+    @model_validator(mode="after")
+    def _one_filter(self) -> SocketSpec:
+        if self.filter is not None and self.filter_file is not None:
+            raise ValueError("filter and filter_file exclude each other: give one")
+        return self
 
 
 class SenderSpec(BaseModel):
@@ -85,10 +109,15 @@ class Scenario(BaseModel):
 
     model: str = "testbed"
     traffic: TrafficSpec = Field(default_factory=TrafficSpec)
-    sockets: list[SocketSpec] = Field(default_factory=lambda: [SocketSpec()])
+    sockets: list[SocketSpec] = Field(
+        default_factory=lambda: [SocketSpec(filter=LECTURE_FILTER)], max_length=MAX_SOCKETS,
+        description="capture programs; by default the lecture's one")
     senders: list[SenderSpec] = Field(default_factory=list)
     napi: bool = True
     seed: int = 1
     drain: bool = True
     rx_ring: int | None = None
     max_sim_seconds: float | None = Field(None, gt=0, description="hard stop of simulated time")
+    allow_refused_filter: bool = Field(
+        default=False, description="run even if the kernel refuses a filter (the socket stays "
+                           "unfiltered, as the kernel leaves it); otherwise FilterRefused")

@@ -60,7 +60,7 @@ def events_scheduled(env: simpy.Environment) -> int:
     if eid is None:
         return 0
     value = next(eid)
-    env._eid = itertools.count(value + 1)  # type: ignore[attr-defined]
+    env._eid = itertools.count(value + 1)
     return value
 
 

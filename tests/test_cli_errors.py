@@ -68,14 +68,14 @@ def test_lsfsim_run_reports_a_simulator_bug_as_a_bug(monkeypatch):
         raise KeyError("softnet")
 
     monkeypatch.setattr(Machine, "run", broken)
-    res = CliRunner().invoke(app, ["run", "-q", "--traffic", "cbr", "--packets", "10"])
+    res = CliRunner().invoke(app, ["run", "-q", "--traffic", "cbr", "--count", "10"])
     assert res.exit_code == 70
     assert f"{BUG}KeyError: 'softnet'" in res.stderr
     assert "Traceback" in res.stderr
 
 
 def test_lsfsim_run_reports_a_missing_cpu_as_bad_input():
-    res = CliRunner().invoke(app, ["run", "-q", "--packets", "10", "--reader-cpu", "7"])
+    res = CliRunner().invoke(app, ["run", "-q", "--count", "10", "--reader-cpu", "7"])
     assert res.exit_code == 2
     assert res.stderr.strip() == ("lsfsim: error: sockets[0].cpu: CPU 7 does not exist "
                                   "(the model has 2)")

@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from lsfsim.cli.common import InputError, fail, one_line_errors
+from lsfsim.outputs import open_output
 
 app = typer.Typer(
     help="Classic BPF socket filters: compile, convert, check, run, debug.",
@@ -61,7 +62,7 @@ def _emit(payload: str | bytes, output: str | None) -> None:
     if output is not None:
         mode = "wb" if isinstance(payload, bytes) else "w"
         try:
-            with open(output, mode) as fh:
+            with open_output(output, mode) as fh:
                 fh.write(payload)
         except OSError as exc:
             raise InputError(f"{output}: {exc.strerror or exc}") from None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -20,6 +21,19 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 class InputError(Exception):
     """Bad user input: a file, a field, an option.  The message names where."""
+
+
+def check_input_file(path: str, option: str, regular: bool = True) -> None:
+    """An input file must exist, not be a directory and, when ``regular``, be a regular
+    file: a capture is read twice (counting records, then replaying them), which a
+    FIFO or a device cannot do."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{option}: {path}: no such file")
+    if p.is_dir():
+        raise InputError(f"{option}: {path}: is a directory")
+    if regular and not p.is_file():
+        raise InputError(f"{option}: {path}: not a regular file")
 
 
 def fail(message: str, code: int = 2) -> None:

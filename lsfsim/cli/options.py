@@ -1,7 +1,10 @@
 """The scenario options shared by ``lsfsim run``, ``trace`` and ``lifecycle``.
 
 One definition per option (name, type, help), so the three commands cannot
-drift apart: each command lists them as ``model: options.Model = "testbed"``.
+drift apart: each command lists them as ``model: options.Model = None``.
+One meaning per name everywhere: ``--count`` is how many frames to offer;
+frames are selected by index (from 0) with ``--frames`` (``trace``) or the
+positional ``N[,M...]`` (``lifecycle``).
 """
 
 from __future__ import annotations
@@ -10,14 +13,16 @@ from typing import Annotated
 
 import typer
 
-Model = Annotated[str, typer.Option("--model", help="Model NAME (models/NAME.toml) or FILE.")]
+Model = Annotated[str | None, typer.Option(
+    "--model", help="Model NAME (models/NAME.toml) or FILE [default: testbed].")]
 Traffic = Annotated[str | None, typer.Option("--traffic", help="nc | cbr | poisson | onoff | pcap")]
 Rate = Annotated[float | None,
                  typer.Option("--rate", help="Packets per second (cbr, poisson, onoff).")]
 Size = Annotated[int | None, typer.Option("--size", help="Frame length without FCS, 60..1514.")]
-Packets = Annotated[int | None, typer.Option("--packets", help="Number of frames to offer.")]
-Count = Annotated[int | None, typer.Option(
-    "--count", help="Number of frames to offer (--packets of `lsfsim run`).")]
+Count = Annotated[int | None, typer.Option("--count", help="Number of frames to offer.")]
+# --count's old name in `run` and `lifecycle`; accepted with a note, not listed
+Packets = Annotated[int | None, typer.Option("--packets", hidden=True,
+                                             help="Deprecated name of --count.")]
 Bytes = Annotated[int | None,
                   typer.Option("--bytes", help="Bytes to offer (nc: bytes to transfer).")]
 Duration = Annotated[str | None,
@@ -29,13 +34,17 @@ Filter = Annotated[str | None,
                    typer.Option("--filter", help="pcap filter expression (libpcap).")]
 FilterFile = Annotated[str | None, typer.Option(
     "--filter-file", help="BPF program file (any lsfsim bpf format).")]
+AllowRefusedFilter = Annotated[bool, typer.Option(
+    "--allow-refused-filter",
+    help="Run even if the kernel refuses the filter (the socket then captures unfiltered).")]
 Snaplen = Annotated[int | None, typer.Option(
     "--snaplen", help="Snapshot length (the filter's accept value).")]
 Rcvbuf = Annotated[int | None,
                    typer.Option("--rcvbuf", help="SO_RCVBUF value (the kernel doubles it).")]
 RxRing = Annotated[int | None,
                    typer.Option("--rx-ring", help="RX descriptors (power of two, 4..512).")]
-Sockets = Annotated[int, typer.Option("--sockets", min=0, help="Number of capture sockets.")]
+Sockets = Annotated[int, typer.Option(
+    "--sockets", min=0, help="Number of capture sockets (at most 1024).")]
 Readers = Annotated[int, typer.Option("--readers", min=0, help="Reader threads per socket.")]
 ReaderWork = Annotated[str | None,
                        typer.Option("--reader-work", help="User work per packet, e.g. 20us.")]
@@ -44,7 +53,9 @@ ReaderCpu = Annotated[int | None, typer.Option(
     help="Pin the reader threads to this CPU (default: away from the IRQ's CPU).")]
 NoNapi = Annotated[bool, typer.Option(
     "--no-napi", help="Pre-NAPI driver: netif_rx from the IRQ handler.")]
-Promisc = Annotated[bool, typer.Option("--promisc", help="Set IFF_PROMISC (SIOCSIFFLAGS).")]
+Promisc = Annotated[bool, typer.Option(
+    "--promisc/--no-promisc", " /-p",
+    help="Set IFF_PROMISC (SIOCSIFFLAGS), as tcpdump does unless -p.")]
 Seed = Annotated[int, typer.Option("--seed", help="Random seed.")]
 NoDrain = Annotated[bool, typer.Option(
     "--no-drain", help="Stop at --duration instead of draining queues.")]

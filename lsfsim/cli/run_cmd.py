@@ -2,46 +2,69 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 import time
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import typer
 from rich.console import Console
 
 from lsfsim.cli import options
-from lsfsim.cli.common import InputError, one_line_errors
+from lsfsim.cli.common import InputError, check_input_file, one_line_errors
 from lsfsim.config.units import parse_duration
+from lsfsim.outputs import check_output, check_output_dir
 
 TRAFFIC_KINDS = ("nc", "cbr", "poisson", "onoff", "pcap")
 
 
-def scenario_from_options(*, model: str, traffic: str | None, rate: float | None,
+def scenario_from_options(*, model: str | None, traffic: str | None, rate: float | None,
                           size: int | None, packets: int | None, nbytes: int | None,
                           duration: str | None, pcap: str | None, speed: float | None,
                           filter_expr: str | None, filter_file: str | None,
                           snaplen: int | None, rcvbuf: int | None, rx_ring: int | None,
                           sockets: int, readers: int, reader_work: str | None,
-                          no_napi: bool, seed: int, no_drain: bool, promisc: bool,
+                          no_napi: bool, seed: int, no_drain: bool, promisc: bool = True,
                           reader_cpu: int | None = None, senders: int = 0,
-                          send_rate: float = 1000.0, send_count: int = 1000) -> Any:
-    """Build a Scenario from command-line options (defaults: the lecture's run)."""
+                          send_rate: float = 1000.0, send_count: int = 1000,
+                          allow_refused_filter: bool = False) -> Any:
+    """Build a Scenario from command-line options (defaults: the lecture's run).
+
+    The lecture's filter belongs to the lecture's scenario: with ``--traffic``,
+    ``--pcap`` or ``--model`` given, the socket has no filter unless one is
+    given, as tcpdump with no expression.  ``packets`` is the number of frames
+    to offer (``--count``).
+    """
     from pydantic import ValidationError
 
-    from lsfsim.scenario import LECTURE_FILTER, Scenario, SenderSpec, SocketSpec, TrafficSpec
+    from lsfsim.scenario import (
+        LECTURE_FILTER,
+        MAX_SOCKETS,
+        Scenario,
+        SenderSpec,
+        SocketSpec,
+        TrafficSpec,
+    )
 
     if traffic is not None and traffic not in TRAFFIC_KINDS:
         raise InputError(f"--traffic: {traffic!r} is not one of {', '.join(TRAFFIC_KINDS)}")
+    lecture = traffic is None and pcap is None and model is None
     if pcap and traffic is None:
         traffic = "pcap"
     kind = traffic or "nc"
     if filter_expr is not None and filter_file is not None:
         raise InputError("--filter and --filter-file exclude each other")
-    if filter_file is not None and not Path(filter_file).is_file():
-        raise InputError(f"--filter-file: {filter_file}: no such file")
-    if pcap is not None and not Path(pcap).is_file():
-        raise InputError(f"--pcap: {pcap}: no such file")
+    if filter_file is not None:
+        check_input_file(filter_file, "--filter-file", regular=False)
+    if pcap is not None:
+        check_input_file(pcap, "--pcap")
+    if model is not None and os.path.exists(model):
+        check_input_file(model, "--model", regular=False)
+    if sockets > MAX_SOCKETS:
+        raise InputError(f"--sockets: {sockets} is more than {MAX_SOCKETS}: every socket is "
+                         f"a tap each frame visits, and such a run would take hours")
     try:
         seconds = parse_duration(duration) if duration else None
         work = parse_duration(reader_work) if reader_work else 0.0
@@ -58,41 +81,71 @@ def scenario_from_options(*, model: str, traffic: str | None, rate: float | None
     sock_fields: dict[str, Any] = {"readers": readers, "reader_work": work, "promisc": promisc,
                                    "cpu": reader_cpu}
     if filter_file is not None:
-        sock_fields["filter"] = None
         sock_fields["filter_file"] = filter_file
     elif filter_expr is not None:
         sock_fields["filter"] = filter_expr
-    else:
+    elif lecture:
         sock_fields["filter"] = LECTURE_FILTER
     if snaplen is not None:
         sock_fields["snaplen"] = snaplen
     if rcvbuf is not None:
         sock_fields["rcvbuf"] = rcvbuf
     try:
-        return Scenario(model=model, traffic=TrafficSpec(**traffic_fields),
+        return Scenario(model=model or "testbed", traffic=TrafficSpec(**traffic_fields),
                         sockets=[SocketSpec(**sock_fields) for _ in range(sockets)],
                         senders=[SenderSpec(rate=send_rate, count=send_count)
                                  for _ in range(senders)],
                         napi=not no_napi, seed=seed, drain=not no_drain, rx_ring=rx_ring,
-                        max_sim_seconds=seconds if no_drain else None)
+                        max_sim_seconds=seconds if no_drain else None,
+                        allow_refused_filter=allow_refused_filter)
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
         raise InputError(f"scenario: {where}: {err['msg']}") from None
 
 
-class _LateProgress:
+def frame_count(count: int | None, packets: int | None) -> int | None:
+    """``--count``, or its deprecated name ``--packets`` (with a note on stderr)."""
+    if packets is None:
+        return count
+    if count is not None:
+        raise InputError("--packets is the old name of --count: give one")
+    typer.echo("lsfsim: note: --packets is deprecated: use --count", err=True)
+    return packets
+
+
+@contextlib.contextmanager
+def refused_filter_is_input_error() -> Iterator[None]:
+    """A refused filter (FilterRefused) becomes one line with the CLI's way out."""
+    from lsfsim.checks import FilterRefused
+
+    try:
+        yield
+    except FilterRefused as exc:
+        raise InputError(f"{exc} (--allow-refused-filter runs it anyway, unfiltered, as "
+                         f"the kernel leaves the socket)") from None
+
+
+def print_warnings(result: Any) -> None:
+    """Each of the run's warnings, one line on stderr."""
+    for line in result.data.get("warnings", []):
+        typer.echo(f"lsfsim: warning: {line}", err=True)
+
+
+class LateProgress:
     """A progress bar that appears only once a run has taken more than a few seconds."""
 
-    def __init__(self, after: float = 2.0) -> None:
+    def __init__(self, after: float = 2.0, enabled: bool = True) -> None:
         self.after = after
+        self.enabled = enabled
         self.started = time.perf_counter()
         self.bar: Any = None
         self.task: Any = None
 
     def __call__(self, fraction: float) -> None:
         if self.bar is None:
-            if time.perf_counter() - self.started < self.after or not sys.stderr.isatty():
+            if (not self.enabled or time.perf_counter() - self.started < self.after
+                    or not sys.stderr.isatty()):
                 return
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -112,10 +165,11 @@ def register(app: typer.Typer) -> None:
     @app.command("run")
     @one_line_errors
     def run_command(
-        model: options.Model = "testbed",
+        model: options.Model = None,
         traffic: options.Traffic = None,
         rate: options.Rate = None,
         size: options.Size = None,
+        count: options.Count = None,
         packets: options.Packets = None,
         nbytes: options.Bytes = None,
         duration: options.Duration = None,
@@ -123,6 +177,7 @@ def register(app: typer.Typer) -> None:
         speed: options.Speed = None,
         filter_expr: options.Filter = None,
         filter_file: options.FilterFile = None,
+        allow_refused_filter: options.AllowRefusedFilter = False,
         snaplen: options.Snaplen = None,
         rcvbuf: options.Rcvbuf = None,
         rx_ring: options.RxRing = None,
@@ -131,7 +186,7 @@ def register(app: typer.Typer) -> None:
         reader_work: options.ReaderWork = None,
         reader_cpu: options.ReaderCpu = None,
         no_napi: options.NoNapi = False,
-        promisc: options.Promisc = False,
+        promisc: options.Promisc = True,
         seed: options.Seed = 1,
         no_drain: options.NoDrain = False,
         senders: options.Senders = 0,
@@ -140,32 +195,37 @@ def register(app: typer.Typer) -> None:
         json_out: str = typer.Option(None, "--json", help="Write every counter and statistic to FILE ('-': stdout)."),
         report: str = typer.Option(None, "--report", help="Write a self-contained HTML report (with plots) to DIR."),
         proc: bool = typer.Option(False, "--proc", help="Print /proc/net/dev, softnet_stat, packet and PACKET_STATISTICS as at the end."),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary, no progress bar."),
     ) -> None:
         """Simulate a scenario (default: the lecture's 100 MB nc transfer) and summarise it."""
         from lsfsim.config.model import load_model
-        from lsfsim.machine import Machine
         from lsfsim.report.summary import print_summary
 
+        # every output path is checked before the run, which may take minutes
+        if json_out:
+            check_output(json_out, "--json")
+        if report:
+            check_output_dir(report, "--report")
         scenario = scenario_from_options(
-            model=model, traffic=traffic, rate=rate, size=size, packets=packets, nbytes=nbytes,
+            model=model, traffic=traffic, rate=rate, size=size,
+            packets=frame_count(count, packets), nbytes=nbytes,
             duration=duration, pcap=pcap, speed=speed, filter_expr=filter_expr,
             filter_file=filter_file, snaplen=snaplen, rcvbuf=rcvbuf, rx_ring=rx_ring,
             sockets=sockets, readers=readers, reader_work=reader_work, no_napi=no_napi,
             seed=seed, no_drain=no_drain, promisc=promisc, reader_cpu=reader_cpu,
-            senders=senders, send_rate=send_rate, send_count=send_count)
-        if report and Path(report).exists() and not Path(report).is_dir():
-            raise InputError(f"--report: {report}: exists and is not a directory")
-        if json_out and json_out != "-" and not Path(json_out).resolve().parent.is_dir():
-            raise InputError(f"--json: {json_out}: no such directory")
-        loaded = load_model(model)
+            senders=senders, send_rate=send_rate, send_count=send_count,
+            allow_refused_filter=allow_refused_filter)
+        loaded = load_model(scenario.model)
         probes = []
         if report:
             from lsfsim.report.sampler import Sampler
 
             probes.append(Sampler())
-        machine = Machine(loaded, scenario, probes=probes)
-        progress = _LateProgress()
+        from lsfsim.machine import Machine
+
+        with refused_filter_is_input_error():
+            machine = Machine(loaded, scenario, probes=probes)
+        progress = LateProgress(enabled=not quiet)
         try:
             result = machine.run(progress=progress)
         finally:
@@ -178,6 +238,7 @@ def register(app: typer.Typer) -> None:
             result.write_json(json_out)
         if not quiet:
             print_summary(result, Console(stderr=True) if to_stderr else None)
+        print_warnings(result)
         if proc:
             from lsfsim.report.procfs import render_all
 

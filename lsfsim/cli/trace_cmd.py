@@ -3,13 +3,13 @@ and what happened to given packets.
 
 Both take the run options of ``lsfsim run`` (same names and meaning), with a
 short default scenario so that the output stays readable: the lecture's nc
-transfer, 30000 bytes.  One difference: in ``trace``, ``--packets`` selects
-frame indexes to trace, so the number of frames to offer is ``--count``.
+transfer, 30000 bytes.  ``--count`` is the number of frames to offer, as in
+``run``; frames are chosen by index, from 0 (the first frame on the wire is
+frame 0): ``trace --frames N,M:K`` and ``lifecycle N,M:K``.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +17,25 @@ import typer
 
 from lsfsim.cli import options
 from lsfsim.cli.common import InputError, one_line_errors
-from lsfsim.cli.run_cmd import scenario_from_options
+from lsfsim.cli.run_cmd import (
+    LateProgress,
+    frame_count,
+    print_warnings,
+    refused_filter_is_input_error,
+    scenario_from_options,
+)
+from lsfsim.outputs import check_output, open_output
 
 DEFAULT_BYTES = 30_000
 
 
-def _scenario(*, model: str, traffic: str | None, rate: float | None, size: int | None,
-              count: int | None, nbytes: int | None, duration: str | None, pcap: str | None,
-              speed: float | None, filter_expr: str | None, filter_file: str | None,
-              snaplen: int | None, rcvbuf: int | None, rx_ring: int | None, sockets: int,
-              readers: int, reader_work: str | None, no_napi: bool, seed: int,
-              no_drain: bool, promisc: bool) -> Any:
+def _scenario(*, model: str | None, traffic: str | None, rate: float | None,
+              size: int | None, count: int | None, nbytes: int | None, duration: str | None,
+              pcap: str | None, speed: float | None, filter_expr: str | None,
+              filter_file: str | None, snaplen: int | None, rcvbuf: int | None,
+              rx_ring: int | None, sockets: int, readers: int, reader_work: str | None,
+              no_napi: bool, seed: int, no_drain: bool, promisc: bool,
+              allow_refused_filter: bool) -> Any:
     """scenario_from_options with the short default: nc, 30000 bytes."""
     kind = traffic or ("pcap" if pcap else "nc")
     if kind == "nc" and nbytes is None and count is None and duration is None:
@@ -37,7 +45,22 @@ def _scenario(*, model: str, traffic: str | None, rate: float | None, size: int 
         duration=duration, pcap=pcap, speed=speed, filter_expr=filter_expr,
         filter_file=filter_file, snaplen=snaplen, rcvbuf=rcvbuf, rx_ring=rx_ring,
         sockets=sockets, readers=readers, reader_work=reader_work, no_napi=no_napi,
-        seed=seed, no_drain=no_drain, promisc=promisc)
+        seed=seed, no_drain=no_drain, promisc=promisc,
+        allow_refused_filter=allow_refused_filter)
+
+
+def _run(loaded: Any, scenario: Any, **listeners: Any) -> Any:
+    """run_traced with the progress bar of ``lsfsim run`` and its refused-filter line."""
+    from lsfsim.trace import run_traced
+
+    progress = LateProgress()
+    try:
+        with refused_filter_is_input_error():
+            result = run_traced(loaded, scenario, progress=progress, **listeners)
+    finally:
+        progress.close()
+    print_warnings(result)
+    return result
 
 
 def _indexes(spec: str, option: str) -> frozenset[int]:
@@ -50,7 +73,7 @@ def register(app: typer.Typer) -> None:
     @app.command("trace")
     @one_line_errors
     def trace_command(
-        model: options.Model = "testbed",
+        model: options.Model = None,
         traffic: options.Traffic = None,
         rate: options.Rate = None,
         size: options.Size = None,
@@ -61,6 +84,7 @@ def register(app: typer.Typer) -> None:
         speed: options.Speed = None,
         filter_expr: options.Filter = None,
         filter_file: options.FilterFile = None,
+        allow_refused_filter: options.AllowRefusedFilter = False,
         snaplen: options.Snaplen = None,
         rcvbuf: options.Rcvbuf = None,
         rx_ring: options.RxRing = None,
@@ -68,11 +92,12 @@ def register(app: typer.Typer) -> None:
         readers: options.Readers = 1,
         reader_work: options.ReaderWork = None,
         no_napi: options.NoNapi = False,
-        promisc: options.Promisc = False,
+        promisc: options.Promisc = True,
         seed: options.Seed = 1,
         no_drain: options.NoDrain = False,
         functions: str = typer.Option(None, "--functions", help="Only these functions and their callees: GLOB,... (like set_graph_function)."),
-        packets: str = typer.Option(None, "--packets", help="Only the calls made for these frame indexes, plus the control path: N, N:M (inclusive), comma-separated."),
+        frames: str = typer.Option(None, "--frames", help="Only the calls made for these frames (indexes from 0), plus the control path: N, N:M (inclusive), comma-separated."),
+        old_packets: str = typer.Option(None, "--packets", hidden=True, help="Renamed --frames."),
         window: str = typer.Option(None, "--window", help="Only calls overlapping this simulated-time window T0:T1, e.g. 0:2ms."),
         cpu: int = typer.Option(None, "--cpu", min=0, help="Only this CPU (like per_cpu/cpuN/trace)."),
         fmt: str = typer.Option("text", "--format", help="text (function_graph) | json (one event per line)."),
@@ -82,59 +107,63 @@ def register(app: typer.Typer) -> None:
         """The simulated kernel's execution as ftrace's function_graph tracer prints it."""
         from lsfsim.cli.trace_options import parse_window
         from lsfsim.config.model import load_model
-        from lsfsim.trace import FtraceTracer, run_traced
+        from lsfsim.trace import FtraceTracer
 
+        if old_packets is not None:
+            raise InputError("--packets: in `trace` it selected frames; that is now --frames "
+                             "(--count is the number of frames to offer, as everywhere)")
         if fmt not in ("text", "json"):
             raise InputError(f"--format: {fmt!r} is not text or json")
+        if output:
+            check_output(output, "--output")
         globs = None
         if functions is not None:
             globs = [g.strip() for g in functions.split(",") if g.strip()]
             if not globs:
                 raise InputError("--functions: no function name or glob given")
-        selected = _indexes(packets, "--packets") if packets is not None else None
+        selected = _indexes(frames, "--frames") if frames is not None else None
         win = parse_window(window) if window is not None else None
         scenario = _scenario(
             model=model, traffic=traffic, rate=rate, size=size, count=count, nbytes=nbytes,
             duration=duration, pcap=pcap, speed=speed, filter_expr=filter_expr,
             filter_file=filter_file, snaplen=snaplen, rcvbuf=rcvbuf, rx_ring=rx_ring,
             sockets=sockets, readers=readers, reader_work=reader_work, no_napi=no_napi,
-            seed=seed, no_drain=no_drain, promisc=promisc)
-        loaded = load_model(model)
+            seed=seed, no_drain=no_drain, promisc=promisc,
+            allow_refused_filter=allow_refused_filter)
+        loaded = load_model(scenario.model)
         if cpu is not None and cpu >= loaded.hardware.cpu.count:
             raise InputError(f"--cpu: {cpu}: the model has {loaded.hardware.cpu.count} CPUs "
                              f"(0..{loaded.hardware.cpu.count - 1})")
         tracer = FtraceTracer(functions=globs, packets=selected, window=win, overhead=overhead)
-        result = run_traced(loaded, scenario, tracer=tracer)
+        result = _run(loaded, scenario, tracer=tracer)
         if selected is not None and max(selected) >= result["offered"]:
             typer.echo(f"lsfsim: note: the run offered {result['offered']} frames "
                        f"(indexes 0..{result['offered'] - 1})", err=True)
         if cpu is not None:
             tracer.lines = [ln for ln in tracer.sorted_lines() if ln.cpu == cpu]
-        out = open(output, "w") if output else sys.stdout  # noqa: SIM115
-        try:
+        with open_output(output or "-", "w") as out:
             if fmt == "json":
                 tracer.write_json(out)
             else:
                 tracer.write_text(out)
-        finally:
-            if output:
-                out.close()
 
     @app.command("lifecycle")
     @one_line_errors
     def lifecycle_command(
         frames: str = typer.Argument(..., metavar="N[,M...]", help="Frame indexes (0-based; N:M ranges too)."),
-        model: options.Model = "testbed",
+        model: options.Model = None,
         traffic: options.Traffic = None,
         rate: options.Rate = None,
         size: options.Size = None,
-        count: options.Packets = None,
+        count: options.Count = None,
+        packets: options.Packets = None,
         nbytes: options.Bytes = None,
         duration: options.Duration = None,
         pcap: options.Pcap = None,
         speed: options.Speed = None,
         filter_expr: options.Filter = None,
         filter_file: options.FilterFile = None,
+        allow_refused_filter: options.AllowRefusedFilter = False,
         snaplen: options.Snaplen = None,
         rcvbuf: options.Rcvbuf = None,
         rx_ring: options.RxRing = None,
@@ -142,7 +171,7 @@ def register(app: typer.Typer) -> None:
         readers: options.Readers = 1,
         reader_work: options.ReaderWork = None,
         no_napi: options.NoNapi = False,
-        promisc: options.Promisc = False,
+        promisc: options.Promisc = True,
         seed: options.Seed = 1,
         no_drain: options.NoDrain = False,
         plot: str = typer.Option(None, "--plot", help="Draw a timeline (Gantt chart by CPU and context) to FILE.png or FILE.svg."),
@@ -151,24 +180,28 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
 
         from lsfsim.config.model import load_model
-        from lsfsim.trace import FtraceTracer, LifecycleRecorder, run_traced
+        from lsfsim.trace import FtraceTracer, LifecycleRecorder
         from lsfsim.trace.lifecycle import render_table
 
         wanted = _indexes(frames, "N[,M...]")
         if plot is not None and Path(plot).suffix.lower() not in (".png", ".svg"):
             raise InputError(f"--plot: {plot}: the file name must end in .png or .svg")
+        if plot is not None:
+            check_output(plot, "--plot")
         scenario = _scenario(
-            model=model, traffic=traffic, rate=rate, size=size, count=count, nbytes=nbytes,
+            model=model, traffic=traffic, rate=rate, size=size,
+            count=frame_count(count, packets), nbytes=nbytes,
             duration=duration, pcap=pcap, speed=speed, filter_expr=filter_expr,
             filter_file=filter_file, snaplen=snaplen, rcvbuf=rcvbuf, rx_ring=rx_ring,
             sockets=sockets, readers=readers, reader_work=reader_work, no_napi=no_napi,
-            seed=seed, no_drain=no_drain, promisc=promisc)
-        loaded = load_model(model)
+            seed=seed, no_drain=no_drain, promisc=promisc,
+            allow_refused_filter=allow_refused_filter)
+        loaded = load_model(scenario.model)
         recorder = LifecycleRecorder(wanted)
         tracer = None
         if plot is not None:
             tracer = FtraceTracer(activity=True, calls=False)   # busy intervals only
-        result = run_traced(loaded, scenario, tracer=tracer, recorder=recorder)
+        result = _run(loaded, scenario, tracer=tracer, recorder=recorder)
         offered = result["offered"]
         missing = sorted(i for i in wanted if i >= offered)
         if missing:

@@ -160,9 +160,7 @@ def write_report(directory: str | Path, result: Result, sampler: Sampler | None)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_bytes(data)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """A regular file is replaced atomically; see lsfsim.outputs for the other kinds."""
+    from lsfsim.outputs import write_output
+
+    write_output(path, data)

@@ -23,9 +23,38 @@ def _pct(part: float, whole: float) -> str:
     return f"{100.0 * part / whole:5.1f}%" if whole else "    -"
 
 
+def filter_in_use(spec: dict[str, Any], sock: dict[str, Any]) -> str:
+    """The filter a socket ran, as the user gave it; "none"; or the kernel's refusal."""
+    if spec.get("filter_file"):
+        given = f"file {spec['filter_file']}"
+    elif spec.get("filter"):
+        given = spec["filter"]
+    elif sock["filter_instructions"]:
+        given = f"(none: snaplen {spec['snaplen']})"
+    else:
+        return "none"
+    refused = sock.get("filter_refused")
+    if refused:
+        return f"REFUSED by the kernel ({refused}), ran unfiltered: {given}"
+    return f"{given} ({sock['filter_instructions']} instructions)"
+
+
+def capture_table(result: Result) -> Table:
+    """Each capture program: the filter in use (or none) and the interface mode."""
+    d = result.data
+    t = Table(title="capture programs", title_justify="left")
+    t.add_column("socket", justify="right")
+    t.add_column("filter")
+    t.add_column("interface")
+    for spec, sock in zip(d["scenario"]["sockets"], d["sockets"], strict=True):
+        t.add_row(str(sock["index"]), filter_in_use(spec, sock),
+                  "promiscuous" if spec["promisc"] else "not promiscuous (-p)")
+    return t
+
+
 def summary_tables(result: Result) -> list[Table]:
     d = result.data
-    tables: list[Table] = []
+    tables: list[Table] = [capture_table(result)]
 
     t = Table(title="packets and bytes per stage", title_justify="left",
               caption=f"model {d['model']}, Linux {d['kernel_version']}, "

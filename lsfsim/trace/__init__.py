@@ -17,7 +17,8 @@ __all__ = ["FtraceTracer", "LifecycleRecorder", "LifecycleTee", "PacketLife",
 
 
 def run_traced(model: Any, scenario: Any, tracer: FtraceTracer | None = None,
-               recorder: LifecycleRecorder | None = None, source: Any = None) -> Any:
+               recorder: LifecycleRecorder | None = None, source: Any = None,
+               progress: Any = None) -> Any:
     """Run ``scenario`` on ``model`` (a Model or a model name) with the given listeners."""
     from lsfsim.config.model import load_model
     from lsfsim.machine import Machine
@@ -26,4 +27,4 @@ def run_traced(model: Any, scenario: Any, tracer: FtraceTracer | None = None,
         model = load_model(model)
     probes: list[Any] = [x for x in (recorder, tracer) if x is not None]
     machine = Machine(model, scenario, tracer=tracer, source=source, probes=probes)
-    return machine.run()
+    return machine.run(progress=progress)

@@ -152,5 +152,8 @@ def plot_timeline(timeline: Timeline, path: str | Path | None = None,
         ax.set_title(title)
     fig.tight_layout()
     if path is not None:
-        fig.savefig(path)
+        from lsfsim.outputs import open_output
+
+        with open_output(path, "wb") as fh:
+            fig.savefig(fh, format=Path(path).suffix.lower()[1:])
     return fig

@@ -116,3 +116,25 @@ def test_target_that_is_a_file(tmp_path: Path) -> None:
     target.write_text("x")
     with pytest.raises(NotADirectoryError, match="report"):
         write_report(target, result, sampler)
+
+
+def test_report_files_follow_links_and_keep_modes(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report's files go through lsfsim.outputs: a linked index.html stays a link,
+    an existing plot keeps its mode."""
+    import os
+    import stat
+
+    result, sampler = sampled("SLOW_READER")
+    monkeypatch.setattr(report_html, "figure_bytes", lambda _fig, fmt: b"\x89PNG fake " + fmt.encode())
+    elsewhere = tmp_path / "published.html"
+    elsewhere.write_text("old")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "index.html").symlink_to(elsewhere)
+    (out / "cpu.png").write_bytes(b"old")
+    os.chmod(out / "cpu.png", 0o604)
+    write_report(out, result, sampler)
+    assert (out / "index.html").is_symlink() and "<html" in elsewhere.read_text()
+    assert stat.S_IMODE(os.stat(out / "cpu.png").st_mode) == 0o604
+    assert (out / "cpu.png").read_bytes() == b"\x89PNG fake png"

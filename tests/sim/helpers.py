@@ -30,7 +30,7 @@ def model(name: str = "testbed", **overrides: Any) -> Model:
 
 
 def cbr(rate: float, packets: int, size: int = 60, **socket: Any) -> Scenario:
-    sock = {"filter": None, **socket}
+    sock = {"filter": None, "promisc": False, **socket}
     return Scenario(traffic=TrafficSpec(kind="cbr", rate=rate, packets=packets, size=size),
                     sockets=[SocketSpec(**sock)])
 
@@ -38,7 +38,8 @@ def cbr(rate: float, packets: int, size: int = 60, **socket: Any) -> Scenario:
 def idle_machine(m: Model | None = None, **socket: Any) -> Machine:
     """A machine with one socket whose traffic never comes (for direct kernel calls)."""
     scenario = Scenario(traffic=TrafficSpec(kind="cbr", rate=1.0, packets=1, size=60),
-                        sockets=[SocketSpec(**{"filter": None, "readers": 0, **socket})])
+                        sockets=[SocketSpec(**{"filter": None, "readers": 0, "promisc": False,
+                                                **socket})])
     machine = Machine(m or model(), scenario, source=NoTraffic())
     machine.env.run(until=1e-3)          # the control path (socket, setsockopt) has run
     return machine

@@ -19,7 +19,7 @@ def _run(*args: str):
 
 def test_cbr_run_writes_the_documented_json(tmp_path):
     out = tmp_path / "r.json"
-    res = _run("--traffic", "cbr", "--rate", "50000", "--size", "64", "--packets", "500",
+    res = _run("--traffic", "cbr", "--rate", "50000", "--size", "64", "--count", "500",
                "--json", str(out), "-q")
     assert res.exit_code == 0, res.output
     data = json.loads(out.read_text())
@@ -35,15 +35,15 @@ def test_cbr_run_writes_the_documented_json(tmp_path):
 
 
 def test_filter_and_sockets_options():
-    res = _run("--traffic", "cbr", "--packets", "300", "--filter", "tcp", "--sockets", "2", "-q",
+    res = _run("--traffic", "cbr", "--count", "300", "--filter", "tcp", "--sockets", "2", "-q",
                "--json", "-")
     assert res.exit_code == 0, res.output
-    data = json.loads(res.output)
+    data = json.loads(res.stdout)
     assert [s["filtered"] for s in data["sockets"]] == [300, 300]
 
 
 def test_summary_names_the_kernel_counters():
-    res = _run("--traffic", "cbr", "--packets", "200", "--rcvbuf", "300", "--reader-work", "1ms")
+    res = _run("--traffic", "cbr", "--count", "200", "--rcvbuf", "300", "--reader-work", "1ms")
     assert res.exit_code == 0, res.output
     for text in ("rx_missed_errors", "tp_drops", "PACKET_STATISTICS", "hi", "si",
                  "pcnet32_wio_write_csr", "latency"):
@@ -51,8 +51,8 @@ def test_summary_names_the_kernel_counters():
 
 
 def test_no_napi_option_counts_softnet():
-    res = _run("--traffic", "cbr", "--packets", "200", "--no-napi", "-q", "--json", "-")
-    data = json.loads(res.output)
+    res = _run("--traffic", "cbr", "--count", "200", "--no-napi", "-q", "--json", "-")
+    data = json.loads(res.stdout)
     assert data["napi_polls"] == 0
     # softnet_stat "total" counts netif_rx and netif_receive_skb: twice per frame
     assert sum(s["processed"] for s in data["softnet"]) == 2 * 200
@@ -90,7 +90,7 @@ def test_json_is_not_overwritten_by_a_failed_run(tmp_path):
 
 def test_python_dash_m_entry_point():
     proc = subprocess.run([sys.executable, "-m", "lsfsim", "run", "--traffic", "cbr",
-                           "--packets", "50", "-q"], capture_output=True, text=True, timeout=120)
+                           "--count", "50", "-q"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
 
 
@@ -103,10 +103,10 @@ def test_models_command_lists_the_shipped_models():
 
 
 def test_senders_are_seen_by_the_tap_as_outgoing():
-    res = _run("--traffic", "cbr", "--packets", "100", "--filter", "udp", "--senders", "1",
+    res = _run("--traffic", "cbr", "--count", "100", "--filter", "udp", "--senders", "1",
                "--send-count", "40", "--send-rate", "20000", "-q", "--json", "-")
     assert res.exit_code == 0, res.output
-    data = json.loads(res.output)
+    data = json.loads(res.stdout)
     assert data["senders"] == [{"sent": 40, "errors": {}}]
     sock = data["sockets"][0]
     assert sock["seen_outgoing"] == 40
@@ -117,7 +117,7 @@ def test_senders_are_seen_by_the_tap_as_outgoing():
 def test_json_to_stdout_keeps_stdout_pure():
     """With ``--json -`` the summary and /proc views go to stderr: ``| jq`` works."""
     proc = subprocess.run([sys.executable, "-m", "lsfsim", "run", "--traffic", "cbr",
-                           "--packets", "200", "--proc", "--json", "-"],
+                           "--count", "200", "--proc", "--json", "-"],
                           capture_output=True, text=True, check=True)
     data = json.loads(proc.stdout)
     assert data["offered"] == 200

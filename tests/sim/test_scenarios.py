@@ -136,7 +136,7 @@ def test_replayed_runt_and_empty_records_are_padded_on_the_wire(tmp_path):
         for i, size in enumerate((0, 5, 13, 42, 60)):
             writer.write(b"\xff" * size, ts=i * 1e-4)
     scenario = Scenario(traffic=TrafficSpec(kind="pcap", pcap=str(path)),
-                        sockets=[SocketSpec(filter=None)])
+                        sockets=[SocketSpec(filter=None, promisc=False)])
     result = Machine(model(), scenario).run()
     assert result["offered"] == 5
     # the empty record becomes 60 zero bytes: destination 00:00:00:00:00:00 is not ours

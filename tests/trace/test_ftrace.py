@@ -15,7 +15,7 @@ from lsfsim.cli.common import InputError
 from lsfsim.cli.trace_options import parse_packets, parse_window
 from lsfsim.config.model import load_model
 from lsfsim.kernel.cpu import HI, PROCESS, SI, SOFTIRQ, SY
-from lsfsim.scenario import Scenario, SenderSpec, SocketSpec, TrafficSpec
+from lsfsim.scenario import LECTURE_FILTER, Scenario, SenderSpec, SocketSpec, TrafficSpec
 from lsfsim.trace import FtraceTracer, LifecycleRecorder, run_traced
 from lsfsim.trace.ftrace import format_duration, self_time_totals
 
@@ -125,13 +125,18 @@ def traced_text(scenario: Scenario, **tracer_args) -> tuple[str, FtraceTracer, o
     return out.getvalue(), tracer, result
 
 
+def _sock(**sock) -> SocketSpec:
+    """The lecture's capture program (its filter), without the SIOCSIFFLAGS call."""
+    return SocketSpec(**{"filter": LECTURE_FILTER, "promisc": False, **sock})
+
+
 def nc(nbytes: int = 30000, **sock) -> Scenario:
-    return Scenario(traffic=TrafficSpec(kind="nc", bytes=nbytes), sockets=[SocketSpec(**sock)])
+    return Scenario(traffic=TrafficSpec(kind="nc", bytes=nbytes), sockets=[_sock(**sock)])
 
 
 def cbr(size: int, packets: int = 4, rate: float = 2000.0, **sock) -> Scenario:
     return Scenario(traffic=TrafficSpec(kind="cbr", rate=rate, packets=packets, size=size),
-                    sockets=[SocketSpec(**sock)])
+                    sockets=[_sock(**sock)])
 
 
 @pytest.fixture(scope="module")
@@ -509,15 +514,16 @@ def test_cli_trace_with_selection(tmp_path):
     roots = parse_graph(out.read_text())
     assert roots and {r.name for r in roots} == {"pcnet32_interrupt"}
     res = _cli("trace", "--traffic", "cbr", "--count", "2", "--size", "100", "--format", "json",
-               "--packets", "1", "--cpu", "0")
+               "--frames", "1", "--cpu", "0")
     assert res.exit_code == 0, res.output
-    events = [json.loads(line) for line in res.output.splitlines()]
+    events = [json.loads(line) for line in res.stdout.splitlines()]
     assert {e["cpu"] for e in events} == {0}
     assert {e.get("pkt") for e in events} <= {1, None}
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--packets", "a:b"], "--packets"),
+    (["--frames", "a:b"], "--frames"),
+    (["--packets", "1"], "now --frames"),
     (["--window", "5"], "--window"),
     (["--window", "1ms:2"], "--window"),
     (["--format", "xml"], "--format"),

@@ -14,7 +14,7 @@ BYTE_100M = 80e-9          # one byte at 100 Mb/s
 
 def cbr(size: int, packets: int, rate: float, **sock) -> Scenario:
     return Scenario(traffic=TrafficSpec(kind="cbr", rate=rate, packets=packets, size=size),
-                    sockets=[SocketSpec(**{"filter": None, **sock})])
+                    sockets=[SocketSpec(**{"filter": None, "promisc": False, **sock})])
 
 
 @pytest.mark.parametrize("length", [1000, 100])
