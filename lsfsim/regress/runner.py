@@ -61,7 +61,7 @@ class Prepared:
     def items(self) -> list[RunItem]:
         sec = self.suite.section
         return [RunItem(filter=plan.name, load=load, model=self.suite.model,
-                        kernel=self.kernel if self.kernel != self.model.kernel.version else None,
+                        kernel=sec.kernel,
                         pcap=str(self.traffic.replay), frames=self.traffic.count,
                         expr=plan.spec.expr, file=plan.file, snaplen=plan.spec.snaplen,
                         seed=sec.seed, rcvbuf=sec.rcvbuf, reader_work=sec.reader_work,

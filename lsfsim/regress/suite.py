@@ -136,7 +136,7 @@ class SuiteSection(_Strict):
         from lsfsim.bpf.versions import semantics
 
         if value is not None:
-            if not isinstance(value, str):
+            if not isinstance(value, str) or value == "libpcap":
                 raise ValueError(f"expected a kernel version like '2.6.33', got {value!r}")
             semantics(value)      # ValueError names the versions known
         return value
