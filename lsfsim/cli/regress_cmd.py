@@ -85,7 +85,8 @@ def register(app: typer.Typer) -> None:
                 for plan in prepared.plans:
                     plan.spec = plan.spec.model_copy(update={"accepts": plan.accepts})
                 for name, (old, new) in changed.items():
-                    typer.echo(f"{loaded.shown}: filter {name}: accepts {old} -> {new}",
+                    was = "new" if old is None else f"was {old}"
+                    typer.echo(f"{loaded.shown}: filter {name}: accepts = {new} ({was})",
                                err=True)
             progress = _Progress(len(prepared.items()))
             try:

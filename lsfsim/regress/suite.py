@@ -229,7 +229,7 @@ class Suite:
         return name
 
     def resolve(self, path: str) -> Path:
-        return (self.path.parent / path).resolve()
+        return _absolute(self.path.parent / path)
 
     def filter_line(self, index: int, key: str | None = None) -> int | None:
         """The line of ``[[filter]]`` number ``index`` (or of its ``key``)."""
@@ -330,6 +330,11 @@ def _suite_error(exc: ValidationError, data: Mapping[str, Any], shown: str,
     return SuiteError(f"{msg}{tail}", file=shown, line=line, field=field or None)
 
 
+def _absolute(path: Path) -> Path:
+    """An absolute, normalised path that keeps symbolic links (reports show the names given)."""
+    return Path(os.path.normpath(os.path.abspath(path)))
+
+
 def load_suite(path: str | os.PathLike[str]) -> Suite:
     """Read and validate a suite; every path in it must exist.  Raises SuiteError."""
     p = Path(path)
@@ -349,22 +354,22 @@ def load_suite(path: str | os.PathLike[str]) -> Suite:
     except ValidationError as exc:
         raise _suite_error(exc, data, shown, text) from None
     section = parsed.suite
-    base = p.resolve().parent
+    base = _absolute(p).parent
     model = section.model
     if _looks_like_path(model):
-        model_path = (base / model).resolve()
+        model_path = _absolute(base / model)
         if not model_path.is_file():
             raise SuiteError(f"{model}: no such model file", file=shown,
                              line=_locate(text, ("suite", "model")), field="suite.model")
         model = str(model_path)
     captures = []
     for name in section.traffic or ():
-        capture = (base / name).resolve()
+        capture = _absolute(base / name)
         if not capture.is_file():
             raise SuiteError(f"{name}: no such capture file", file=shown,
                              line=_locate(text, ("suite", "traffic")), field="suite.traffic")
         captures.append(capture)
-    suite = Suite(path=p.resolve(), shown=shown, text=text, section=section,
+    suite = Suite(path=_absolute(p), shown=shown, text=text, section=section,
                   filters=tuple(parsed.filter), captures=tuple(captures), model=model)
     for i, f in enumerate(suite.filters):
         if f.file is not None and not suite.resolve(f.file).is_file():
