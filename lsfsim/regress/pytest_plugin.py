@@ -26,7 +26,15 @@ from typing import Any
 
 import pytest
 
-from lsfsim.regress.runner import Outcome, Prepared, RunItem, evaluate, prepare, run_item
+from lsfsim.regress.runner import (
+    Outcome,
+    Prepared,
+    RunItem,
+    evaluate,
+    format_load,
+    prepare,
+    run_item,
+)
 from lsfsim.regress.suite import SuiteError, load_suite
 
 SUFFIX = ".lsfsim.toml"
@@ -101,7 +109,7 @@ class SuiteItem(pytest.Item):
         if isinstance(excinfo.value, SuiteFailure):
             o = excinfo.value.outcome
             where = f"{self.path.name}:{self.line}" if self.line else self.path.name
-            return (f"{where}: filter {o.item.filter} at load {self.name.split('[')[-1][:-1]}: "
+            return (f"{where}: filter {o.item.filter} at load {format_load(o.item.load)}: "
                     f"accepted {o.accepts}, lost {o.lost} ({o.ratio:.2%})\n" + o.message)
         return super().repr_failure(excinfo)
 
