@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+from array import array
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from lsfsim.pcapio import iter_pcap
 from lsfsim.regress.fates import (
@@ -179,3 +182,66 @@ def test_a_newer_kernel_runs_a_program_older_ones_refuse(tmp_path: Path) -> None
         assert all(k in (0, min(96, n)) for n, k in zip(frames, caplen, strict=True))
     finally:
         prepared.close()
+
+
+PROPERTY_SUITE = """\
+[suite]
+traffic = ["mixed.pcap", "vlan.pcap"]
+
+[[filter]]
+name = "all"
+expr = ""
+
+[[filter]]
+name = "udp"
+expr = "udp"
+snaplen = 64
+
+[[filter]]
+name = "tcp-arp"
+expr = "tcp or arp"
+snaplen = 100
+"""
+
+
+@pytest.fixture(scope="module")
+def property_suite(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("property")
+    prepared = prepare(load_suite(write_suite(tmp, PROPERTY_SUITE,
+                                              captures=("mixed.pcap", "vlan.pcap"))))
+    yield prepared
+    prepared.close()
+
+
+@settings(max_examples=12, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(which=st.integers(0, 2), model=st.sampled_from(["testbed", "testbed-vm"]),
+       load=st.sampled_from([0.0, 1.0, 5.0]), rx_ring=st.sampled_from([4, 8, 32]),
+       rcvbuf=st.integers(1000, 200_000), work=st.integers(0, 60))
+def test_fates_and_losses_under_any_load(property_suite, which, model, load, rx_ring, rcvbuf,
+                                         work) -> None:
+    """Whatever the machine and load: the fates explain the counters, the machine's verdicts
+    are the offline ones, and the counter estimate brackets the exact loss."""
+    prepared = property_suite
+    item = dataclasses.replace(prepared.items()[which], model=model, load=load,
+                               rx_ring=rx_ring, rcvbuf=rcvbuf, reader_work=work * 1e-6)
+    f = run_item(item)
+    fate = f.fate
+    assert fate is not None and fate.count(UNSEEN) == 0
+    assert fate.count(RX_MISSED) == f.rx_missed_errors
+    assert fate.count(FILTERED) + fate.count(RCVBUF) + fate.count(QUEUED) \
+        == f.seen - f.seen_outgoing
+    offline = prepared.plan(item.filter).caplen
+    machine = array("I")
+    machine.frombytes(f.caplen or b"")
+    for i, code in enumerate(fate):
+        if code == FILTERED:
+            assert offline[i] == 0
+        elif code == QUEUED:
+            assert machine[i] == offline[i] > 0
+        elif code == RCVBUF:
+            assert offline[i] > 0
+    exact = accepted_losses(f, offline)
+    estimate = accepted_losses(dataclasses.replace(f, fate=None, caplen=None), offline)
+    assert exact.lost == sum(1 for i, kept in enumerate(offline) if kept and fate[i] != QUEUED)
+    assert estimate.lost <= exact.lost <= estimate.lost + f.seen_outgoing
