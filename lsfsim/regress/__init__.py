@@ -15,6 +15,18 @@ map, the checks), ``junit`` (JUnit XML), ``update`` (``--update`` with tomlkit),
 ``pytest_plugin`` (suites as pytest items, fixtures).
 """
 
-from lsfsim.regress.suite import Suite, SuiteError, load_suite
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["Suite", "SuiteError", "load_suite"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazily: the pytest plugin in this package is loaded by every pytest session,
+    # which should not pay for pydantic and the loader until a suite is collected.
+    if name in __all__:
+        from lsfsim.regress import suite
+
+        return getattr(suite, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -22,20 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from lsfsim.regress.runner import (
-    Outcome,
-    Prepared,
-    RunItem,
-    evaluate,
-    format_load,
-    prepare,
-    run_item,
-)
-from lsfsim.regress.suite import SuiteError, load_suite
+if TYPE_CHECKING:      # imported when used: every pytest session loads this plugin
+    from lsfsim.regress.runner import Outcome, Prepared, RunItem
 
 SUFFIX = ".lsfsim.toml"
 
@@ -72,6 +64,9 @@ class SuiteFile(pytest.File):
     prepared: Prepared | None = None
 
     def collect(self) -> Iterator[pytest.Item]:
+        from lsfsim.regress.runner import prepare
+        from lsfsim.regress.suite import SuiteError, load_suite
+
         try:
             prepared = prepare(load_suite(self.path))
         except (SuiteError, ValueError, OSError) as exc:
@@ -97,6 +92,8 @@ class SuiteItem(pytest.Item):
     def runtest(self) -> None:
         parent = self.parent
         assert isinstance(parent, SuiteFile) and parent.prepared is not None
+        from lsfsim.regress.runner import evaluate, run_item
+
         outcome = evaluate(parent.prepared, self.run_item, run_item(self.run_item))
         self.outcome = outcome
         for note in outcome.notes:
@@ -107,6 +104,8 @@ class SuiteItem(pytest.Item):
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
                      style: Any = None) -> str | Any:
         if isinstance(excinfo.value, SuiteFailure):
+            from lsfsim.regress.runner import format_load
+
             o = excinfo.value.outcome
             where = f"{self.path.name}:{self.line}" if self.line else self.path.name
             return (f"{where}: filter {o.item.filter} at load {format_load(o.item.load)}: "
