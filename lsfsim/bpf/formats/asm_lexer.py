@@ -104,13 +104,13 @@ def lex(text: str) -> list[Token]:
                 i += 1
             continue
         if c.isascii() and (c.isdigit() or c in "+-"):
-            best_len, best = 0, None
+            best_len, number = 0, None
             for rx, base, skip in _NUMBER_RULES:
                 m = rx.match(text, i)
                 if m is not None and m.end() - i > best_len:
-                    best_len, best = m.end() - i, (m.group(), base, skip)
-            if best is not None:
-                word, base, skip = best
+                    best_len, number = m.end() - i, (m.group(), base, skip)
+            if number is not None:
+                word, base, skip = number
                 # an absurdly long literal is out of range whatever its value
                 value = int(word[skip:], base) if len(word) <= MAX_DIGITS else 1 << 64
                 toks.append(Token("num", value, word, line, col()))
