@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import z3  # type: ignore[import-untyped]
 
@@ -249,9 +249,8 @@ class _Program:
         """The edges out of ``pc``; returns and failures are recorded in ``exits``."""
         nxt = pc + 1
 
-        def go(**changes: object) -> list[tuple[int, _State]]:
-            return [(nxt, _State(st.guard, changes.get("a", st.a),  # type: ignore[arg-type]
-                                 changes.get("x", st.x), changes.get("mem", st.mem)))]  # type: ignore[arg-type]
+        def go(**changes: z3.ExprRef | tuple[z3.BitVecRef, ...]) -> list[tuple[int, _State]]:
+            return [(nxt, replace(st, **changes))]
 
         match ins:
             case RetConstant(k=k):
@@ -579,12 +578,7 @@ def prove_equivalent(prog_a: Sequence[Insn], prog_b: Sequence[Insn], kernel: str
     if answer != z3.sat:
         reason = solver.reason_unknown()
         raise SolverTimeout(f"z3 found no answer within {timeout:g} s ({reason})")
-    solver.push()
-    solver.add(*_well_formed(inputs))
-    if solver.check() != z3.sat:
-        solver.pop()
-        solver.check()  # the model without the preference
-    model = _shortest(solver, inputs.length, start + timeout)
+    model = _readable(solver, inputs, start + timeout)
     length = model.eval(inputs.length, model_completion=True).as_long()
     packet = bytes(model.eval(z3.Select(inputs.pkt, i), model_completion=True).as_long()
                    for i in range(length))
@@ -629,28 +623,40 @@ def _well_formed(inputs: _Inputs) -> list[z3.BoolRef]:
             z3.Implies(ethertype == 0x0800, ipv4), z3.Implies(ethertype == 0x86DD, ipv6)]
 
 
-def _shortest(solver: z3.Solver, length: z3.BitVecRef, deadline: float) -> z3.ModelRef:
-    """The model of the shortest packet that tells the programs apart (binary search on
-    its length, within what is left of the time allowed): witnesses stay readable."""
+def _readable(solver: z3.Solver, inputs: _Inputs, deadline: float) -> z3.ModelRef:
+    """After a first model: a well-formed frame if there is one (_well_formed), then the
+    shortest such packet (binary search on the length), within what is left of the
+    time allowed.  Each step keeps the last model found, so it only improves it."""
     model = solver.model()
-    lo, hi = 0, model.eval(length, model_completion=True).as_long()
-    while lo < hi:
+
+    def check(*constraints: z3.BoolRef) -> z3.ModelRef | None:
         left = deadline - time.perf_counter()
         if left <= 0:
-            break
+            return None
+        solver.set("timeout", max(1, int(left * 1000)))
+        solver.add(*constraints)
+        return solver.model() if solver.check() == z3.sat else None
+
+    solver.push()
+    better = check(*_well_formed(inputs))
+    if better is None:
+        solver.pop()
+        solver.push()
+    else:
+        model = better
+    length = inputs.length
+    lo, hi = 0, model.eval(length, model_completion=True).as_long()
+    while lo < hi and deadline > time.perf_counter():
         mid = (lo + hi) // 2
         solver.push()
-        solver.set("timeout", max(1, int(left * 1000)))
-        solver.add(z3.ULE(length, mid))
-        answer = solver.check()
-        if answer == z3.sat:
-            model = solver.model()
-            hi = model.eval(length, model_completion=True).as_long()
-        elif answer == z3.unsat:
-            lo = mid + 1
+        shorter = check(z3.ULE(length, mid))
         solver.pop()
-        if answer == z3.unknown:
-            break
+        if shorter is not None:
+            model = shorter
+            hi = model.eval(length, model_completion=True).as_long()
+        else:
+            lo = mid + 1  # none shorter (or no time left: the loop ends)
+    solver.pop()
     return model
 
 
