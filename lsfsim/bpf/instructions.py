@@ -298,14 +298,26 @@ _DECODED: dict[tuple[Insn, ...], tuple[Instruction, ...]] = {}
 _DECODED_MAX = 1024
 
 
+_LAST: list[tuple[object, tuple[Instruction, ...]]] = [((), ())]
+
+
 def decode_program(insns: Sequence[Insn]) -> tuple[Instruction, ...]:
-    """Every instruction decoded; remembered per program (the interpreter asks per run)."""
+    """Every instruction decoded; remembered per program (the interpreter asks per run).
+
+    The program asked last is recognised by identity (no hashing: Program.run passes
+    the same tuple on every call), others by value.
+    """
+    last_key, last = _LAST[0]
+    if insns is last_key:  # a tuple (set below only for tuples): it cannot have changed
+        return last
     key = insns if isinstance(insns, tuple) else tuple(insns)
     prog = _DECODED.get(key)
     if prog is None:
         if len(_DECODED) >= _DECODED_MAX:
             _DECODED.clear()
         prog = _DECODED[key] = tuple(decode(i) for i in key)
+    if isinstance(insns, tuple):
+        _LAST[0] = (insns, prog)
     return prog
 
 

@@ -407,66 +407,82 @@ def execute(insns: Sequence[Insn], packet: bytes, meta: SkbMeta | None,
         steps += 1
         ret: int | None = None  # set when this instruction ends the program
         nxt = pc + 1
-        match ins:
-            case LoadAbsolute(size=size, k=k) | LoadIndirect(size=size, k=k):
-                val, rnd, fail = load_abs_ind(type(ins) is LoadIndirect, k, size, a, x, pkt,
-                                              meta, sem, rnd)
-                if fail:
-                    ret = 0
-                else:
-                    a = val
-            case JumpIf(test=test, k=k, jt=jt, jf=jf):
-                nxt = pc + 1 + (jt if _test(test, a, k) else jf)
-            case JumpIfX(test=test, jt=jt, jf=jf):
-                nxt = pc + 1 + (jt if _test(test, a, x) else jf)
-            case RetConstant(k=k):
-                ret = k
-            case RetA():
-                ret = a
-            case LoadMemShift(k=k):  # X = 4 * (pkt[k] & 0xf)
-                b = load_libpcap(pkt, k, 1) if pcap else load_kernel(pkt, _s32(k), 1, sem, meta)
-                if b is None:
-                    ret = 0
-                else:
-                    x = (b & 0x0F) << 2
-            case LoadConstant(dst=dst, k=k):
-                if dst == "A":
-                    a = k
-                else:
-                    x = k
-            case LoadLength(dst=dst):
-                if dst == "A":
-                    a = length
-                else:
-                    x = length
-            case LoadScratch(dst=dst, n=n):
-                if dst == "A":
-                    a = mem[n]
-                else:
-                    x = mem[n]
-            case StoreScratch(src=src, n=n):
-                mem[n] = a if src == "A" else x
-            case ALUOpConstant(op=op, k=k):
-                a, ret = _alu(op, a, k, False, sem)
-            case ALUOpX(op=op):
-                a, ret = _alu(op, a, x, True, sem)
-            case NegateA():
-                a = -a & U32
-            case Jump(k=k):
-                if pcap and k >> 31:  # libpcap: a backward jump (protochain loops)
-                    backward += 1
-                    if backward > MAX_BACKWARD_JUMPS:
-                        raise FilterError("ELOOP", f"no RET after {MAX_BACKWARD_JUMPS} "
-                                          "backward jumps: the program loops", pc)
-                    nxt = pc + 1 + _s32(k)
-                else:
-                    nxt = pc + 1 + k
-            case TAX():
-                x = a
-            case TXA():
-                a = x
-            case _:  # pragma: no cover - refused by the checker
-                raise FilterError("EINVAL", f"invalid opcode {insns[pc][0]:#06x}", pc)
+        kind = type(ins)  # one identity test per case: cheaper than match's class patterns
+        if kind is LoadAbsolute:
+            val, rnd, fail = load_abs_ind(False, ins.k, ins.size, a, x, pkt, meta, sem, rnd)
+            if fail:
+                ret = 0
+            else:
+                a = val
+        elif kind is JumpIf:
+            test, k = ins.test, ins.k
+            if test is _JEQ:
+                cond = a == k
+            elif test is _JGT:
+                cond = a > k
+            elif test is _JGE:
+                cond = a >= k
+            else:  # JSET
+                cond = (a & k) != 0
+            nxt = pc + 1 + (ins.jt if cond else ins.jf)
+        elif kind is LoadIndirect:
+            val, rnd, fail = load_abs_ind(True, ins.k, ins.size, a, x, pkt, meta, sem, rnd)
+            if fail:
+                ret = 0
+            else:
+                a = val
+        elif kind is JumpIfX:
+            nxt = pc + 1 + (ins.jt if _test(ins.test, a, x) else ins.jf)
+        elif kind is RetConstant:
+            ret = ins.k
+        elif kind is RetA:
+            ret = a
+        elif kind is LoadMemShift:  # X = 4 * (pkt[k] & 0xf)
+            k = ins.k
+            b = load_libpcap(pkt, k, 1) if pcap else load_kernel(pkt, _s32(k), 1, sem, meta)
+            if b is None:
+                ret = 0
+            else:
+                x = (b & 0x0F) << 2
+        elif kind is LoadConstant:
+            if ins.dst == "A":
+                a = ins.k
+            else:
+                x = ins.k
+        elif kind is LoadLength:
+            if ins.dst == "A":
+                a = length
+            else:
+                x = length
+        elif kind is LoadScratch:
+            if ins.dst == "A":
+                a = mem[ins.n]
+            else:
+                x = mem[ins.n]
+        elif kind is StoreScratch:
+            mem[ins.n] = a if ins.src == "A" else x
+        elif kind is ALUOpConstant:
+            a, ret = _alu(ins.op, a, ins.k, False, sem)
+        elif kind is ALUOpX:
+            a, ret = _alu(ins.op, a, x, True, sem)
+        elif kind is NegateA:
+            a = -a & U32
+        elif kind is Jump:
+            k = ins.k
+            if pcap and k >> 31:  # libpcap: a backward jump (protochain loops)
+                backward += 1
+                if backward > MAX_BACKWARD_JUMPS:
+                    raise FilterError("ELOOP", f"no RET after {MAX_BACKWARD_JUMPS} "
+                                      "backward jumps: the program loops", pc)
+                nxt = pc + 1 + _s32(k)
+            else:
+                nxt = pc + 1 + k
+        elif kind is TAX:
+            x = a
+        elif kind is TXA:
+            a = x
+        else:  # pragma: no cover - refused by the checker
+            raise FilterError("EINVAL", f"invalid opcode {insns[pc][0]:#06x}", pc)
         if on_step is not None:
             on_step(pc, a, x, mem, ret)
         if ret is not None:
@@ -475,13 +491,16 @@ def execute(insns: Sequence[Insn], packet: bytes, meta: SkbMeta | None,
     return 0, steps  # falling off the end: impossible after the checker
 
 
+_JEQ, _JGT, _JGE = JumpTest.JEQ, JumpTest.JGT, JumpTest.JGE
+
+
 def _test(test: JumpTest, a: int, src: int) -> bool:
-    """The condition of a conditional jump."""
-    if test == JumpTest.JEQ:
+    """The condition of a conditional jump (JumpIfX; JumpIf is inlined in execute)."""
+    if test is _JEQ:
         return a == src
-    if test == JumpTest.JGT:
+    if test is _JGT:
         return a > src
-    if test == JumpTest.JGE:
+    if test is _JGE:
         return a >= src
     return (a & src) != 0  # JSET
 
