@@ -1,7 +1,9 @@
 """``lsfsim bpf``: compile, convert, check, run and step through classic BPF programs.
 
-Packets are numbered from 1, as tcpdump and Wireshark number frames; ``run``
-prints those numbers and ``debug --packet N`` takes one.
+Packets are numbered from 0, as everywhere in lsfsim (``lsfsim lifecycle``,
+``lsfsim trace --frames``): the N-th record of a capture is packet N-1.
+``run`` prints those numbers, ``debug --packet N`` takes one and ``diff``
+names differing packets by them.
 """
 
 from __future__ import annotations
@@ -236,10 +238,10 @@ def run_cmd(
             accepted += ret > 0
             if as_json:
                 sep = "" if npackets == 1 else ", "
-                rows.append(f'{sep}{{"index": {npackets}, "wirelen": {rec.wirelen}, '
+                rows.append(f'{sep}{{"index": {npackets - 1}, "wirelen": {rec.wirelen}, '
                             f'"ret": {ret}, "caplen": {caplen}}}')
             else:
-                rows.append(f"{npackets:>7} {rec.wirelen:>8} {ret:>10} {caplen:>7}\n")
+                rows.append(f"{npackets - 1:>7} {rec.wirelen:>8} {ret:>10} {caplen:>7}\n")
             if len(rows) >= 4096:
                 out.write("".join(rows))
                 rows.clear()
@@ -266,7 +268,7 @@ def run_cmd(
 def debug_cmd(
     file: str = typer.Argument(..., help="Program file."),
     pcap: str = typer.Argument(..., help="Capture file (pcap or pcapng)."),
-    packet: int = typer.Option(..., "--packet", "-p", help="Packet number, from 1."),
+    packet: int = typer.Option(..., "--packet", "-p", help="Packet number, from 0."),
     kernel: str = typer.Option(DEFAULT_KERNEL, "--kernel", "-k", help="Linux version."),
     source_fmt: str | None = typer.Option(None, "--from", help="Input format."),
 ) -> None:
@@ -277,17 +279,19 @@ def debug_cmd(
     _kernel_version(kernel)
     prog = _load_program(file, source_fmt)
     _check_pcap(pcap)
-    if packet < 1:
-        raise InputError(f"--packet: {packet} out of range (packets are numbered from 1)")
+    if packet < 0:
+        raise InputError(f"--packet: {packet} out of range (packets are numbered from 0)")
     found = None
     count = 0
     with PcapReader(pcap) as reader:
-        for count, rec in enumerate(reader, start=1):  # noqa: B007 - count is used after
-            if count == packet:
+        for index, rec in enumerate(reader):
+            count = index + 1
+            if index == packet:
                 found = rec
                 break
     if found is None:
-        raise InputError(f"{pcap}: --packet {packet} out of range (the file has {count} packets)")
+        raise InputError(f"{pcap}: --packet {packet} out of range (the file has {count} packets, "
+                         f"numbered from 0)")
     try:
         trace = prog.trace(found.data, skb_meta(found.data, found.linktype), kernel,
                            found.wirelen)
@@ -376,7 +380,7 @@ def diff_cmd(
         for pcap in pcaps:
             try:
                 with PcapReader(pcap) as reader:
-                    for number, rec in enumerate(reader, start=1):
+                    for number, rec in enumerate(reader):
                         npackets += 1
                         meta = skb_meta(rec.data, rec.linktype)
                         va = run_a(rec.data, meta, rec.wirelen)

@@ -49,13 +49,13 @@ def test_diff_on_a_capture(web_capture: Path, tmp_path: Path) -> None:
     assert result.exit_code == 1, result.stderr
     rows = [line.split() for line in result.stdout.splitlines()[1:-2]]
     assert [(r[0], r[1], r[2], r[3]) for r in rows] == [
-        ("web.pcap", "1", "262144", "0"), ("web.pcap", "5", "262144", "0")]
+        ("web.pcap", "0", "262144", "0"), ("web.pcap", "4", "262144", "0")]
     assert "TCP" in result.stdout and "http" in result.stdout  # scapy's summary
     assert "5 packets in 1 file, 2 with different return values" in result.stdout
     # the record numbers are those of `bpf debug --packet N`
     prog = tmp_path / "old.txt"
     prog.write_text(Program.from_expression("tcp port 80").format())
-    for number, want in ((1, "verdict 262144"), (2, "verdict 262144"), (3, "verdict 0")):
+    for number, want in ((0, "verdict 262144"), (1, "verdict 262144"), (2, "verdict 0")):
         debug = invoke("debug", str(prog), str(web_capture), "--packet", str(number))
         assert want in debug.stdout
     written = _records(witness)
