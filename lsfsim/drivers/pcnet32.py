@@ -35,8 +35,8 @@ import simpy
 
 from lsfsim.config.model import Nic
 from lsfsim.drivers.wire import Wire, WireFrame
-from lsfsim.kernel.context import KernelContext
 from lsfsim.kernel.calls import ALLOC_SKB, folded
+from lsfsim.kernel.context import KernelContext
 from lsfsim.kernel.cpu import (
     CPU,
     ExecContext,

@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 from lsfsim.bpf import FilterError, Program, SkbMeta
-from lsfsim.kernel.context import KernelContext
 from lsfsim.kernel.calls import (
     ALLOC_SKB,
     KFREE_SKB_OWNED,
@@ -24,6 +23,7 @@ from lsfsim.kernel.calls import (
     folded,
     socketcall_steps,
 )
+from lsfsim.kernel.context import KernelContext
 from lsfsim.kernel.cpu import (
     ExecContext,
     Plan,

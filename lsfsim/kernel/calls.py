@@ -16,8 +16,7 @@ function_graph trace, so their work is their caller's.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
-
+from functools import cache
 from typing import Any
 
 from lsfsim.kernel.cpu import Step, charge, enter, exit_, fold, mark
@@ -25,7 +24,7 @@ from lsfsim.kernel.cpu import Step, charge, enter, exit_, fold, mark
 _TOKEN = re.compile(r"\s*(?:([A-Za-z_][A-Za-z0-9_]*)\(\)\s*([{;])|(\}))")
 
 
-@lru_cache(maxsize=None)
+@cache
 def folded(text: str) -> tuple[Step, ...]:
     """The steps of one or more folded calls in ftrace notation, e.g.
     ``"local_bh_disable() { __local_bh_disable(); }"``."""

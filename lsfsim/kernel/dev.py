@@ -20,8 +20,8 @@ from typing import Any, Protocol
 import simpy
 
 from lsfsim.kernel.af_packet import PacketSock
-from lsfsim.kernel.context import KernelContext
 from lsfsim.kernel.calls import LOCAL_BH_DISABLE, SKB_CLONE_CALLEES, folded
+from lsfsim.kernel.context import KernelContext
 from lsfsim.kernel.cpu import ExecContext, charge, enter, exit_, mark, self_time
 from lsfsim.kernel.netdevice import (  # noqa: F401  (re-exported: they are net/core's too)
     NET_XMIT_DROP,
