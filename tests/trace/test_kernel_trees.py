@@ -295,3 +295,21 @@ def test_inline_costs_stay_with_their_caller(lecture_run):
     assert accepted > 0
     assert functions["packet_rcv"]["seconds"] == pytest.approx(
         sock["seen"] * costs["packet_rcv"].fixed + accepted * costs["__skb_queue_tail"].fixed)
+
+
+def test_frames_selection_keeps_the_control_path_and_the_frames_recvfrom_on_i386():
+    """On i386 the roots are sys_socketcall: --frames still keeps socket and setsockopt,
+    and attributes a recvfrom to the frame it copied."""
+    scenario = Scenario(traffic=TrafficSpec(kind="cbr", rate=2000.0, packets=5, size=100),
+                        sockets=[capture("udp")])
+    tracer = FtraceTracer(packets=[3])
+    machine = Machine(load_model("testbed"), scenario, tracer=tracer, probes=[tracer])
+    machine.kernel_context.word_bits = 32
+    machine.run()
+    lines = tracer.sorted_lines()
+    roots = [ln for ln in lines if ln.depth == 0 and ln.type == "entry"]
+    assert [ln.fn for ln in roots if ln.fn != "do_IRQ"] == ["sys_socketcall"] * 3
+    assert [ln.pkt for ln in roots if ln.fn == "sys_socketcall"] == [None, None, 3]
+    assert [ln.fn for ln in lines if ln.depth == 1 and ln.type == "entry"
+            and ln.fn.startswith("sys_")] == [
+        "sys_socket", "sys_setsockopt", "sys_recvfrom"]
