@@ -92,9 +92,9 @@ class PacketSock(Sock):
 
     def _build_plans(self, kernel: KernelContext) -> None:
         """packet_rcv's, packet_recvmsg's and packet_sendmsg's fixed call sequences, nested
-        as in the lecture's traces.  Inline functions are not calls: run_filter,
-        __skb_queue_tail (its cost is packet_rcv's), wait_for_packet's callers'
-        __skb_recv_datagram loop; packet_snd is inlined into packet_sendmsg."""
+        as in the lecture's traces (tests/trace/kernel_trees.txt).  Inline functions
+        are not calls: run_filter and __skb_queue_tail are packet_rcv's (so is their
+        cost), packet_snd (one call site) is packet_sendmsg's."""
         c = kernel.costs
         plan = kernel.plan
         head = (enter("packet_rcv"), charge("packet_rcv", c.packet_rcv), mark("skb_push"),
