@@ -313,3 +313,15 @@ def test_frames_selection_keeps_the_control_path_and_the_frames_recvfrom_on_i386
     assert [ln.fn for ln in lines if ln.depth == 1 and ln.type == "entry"
             and ln.fn.startswith("sys_")] == [
         "sys_socket", "sys_setsockopt", "sys_recvfrom"]
+
+
+@pytest.mark.parametrize("fields, bits", [
+    ({}, 64), ({"word_size": 4}, 32), ({"word_size": 8}, 64), ({"word_bits": 32}, 32),
+    ({"arch": "i386"}, 32), ({"arch": "x86_64"}, 64)])
+def test_the_word_size_comes_from_the_model(fields, bits):
+    from types import SimpleNamespace
+
+    from lsfsim.kernel.context import word_bits
+
+    assert word_bits(SimpleNamespace(skb=SimpleNamespace(), **fields)) == bits
+    assert word_bits(SimpleNamespace(skb=SimpleNamespace(**fields))) == bits
