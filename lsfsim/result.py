@@ -68,8 +68,8 @@ def collect(*, model_name: str, scenario: Scenario, kernel: KernelContext, net: 
     netdev = dev.netdev_stats()
     places = {
         "mac_filtered": dev.mac_filtered,
-        "rx_missed_errors": netdev["rx_missed_errors"],
-        "rx_length_errors": netdev["rx_length_errors"],
+        "rx_missed_errors": dev.rx_missed_true,     # the true count, not CSR112's 16 bits
+        "rx_oversize": dev.rx_oversize,
         "rx_dropped": netdev["rx_dropped"],
         "softnet_dropped": softnet_dropped,
         "received": net.received,
@@ -118,6 +118,7 @@ def collect(*, model_name: str, scenario: Scenario, kernel: KernelContext, net: 
         "offered": wire.offered,
         "offered_bytes": wire.offered_bytes,
         "rx_missed_errors": netdev["rx_missed_errors"],
+        "rx_missed_true": dev.rx_missed_true,
         "rx_dropped": netdev["rx_dropped"],
         "rx_errors": netdev["rx_errors"],
         "mac_filtered": dev.mac_filtered,

@@ -11,9 +11,13 @@ truesize >= rcvbuf`` until 3.1, ``rmem >= rcvbuf`` from 3.2) and tp_drops
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from lsfsim.bpf import FilterError, Program, SkbMeta
+from lsfsim.bpf.versions import KernelSemantics, semantics
+from lsfsim.config.arch import KernelSizes
+from lsfsim.config.model import Kernel as KernelConfig
 from lsfsim.kernel.context import KernelContext
 from lsfsim.kernel.cpu import ExecContext, Plan, charge, enter, exit_, mark, variable
 from lsfsim.kernel.skbuff import PACKET_LOOPBACK, SkBuff
@@ -25,7 +29,35 @@ SOCK_RAW = 3
 # packet_create: sk_alloc, the prot hook (sock_hold when running) and
 # sk_add_node on the packet socket list.
 PACKET_SOCK_REFCNT = 3
-SIZEOF_SK_FILTER = 24   # struct sk_filter on x86_64, 2.6.33 (cbpf-versions.md §4)
+
+
+def sock_kmalloc_refusal(ninsns: int, sizes: KernelSizes, omem_alloc: int = 0) -> str | None:
+    """sk_attach_filter's charge (net/core/filter.c:506): sock_kmalloc(8 * len +
+    sizeof(struct sk_filter)) fails, and the attach returns -ENOMEM (:507-508), unless
+    ``size <= optmem_max && sk_omem_alloc + size < optmem_max`` (net/core/sock.c
+    v2.6.33:1350 / .2:1355-1370: a strict test).  It runs before sk_chk_filter, so on
+    i386 (optmem_max 10240, sk_filter 16 bytes) 1277 instructions attach and 1278 to
+    4096 are ENOMEM, not EINVAL; on x86_64 (20480, 24) the limit is 2556.
+
+    Returns None when the allocation succeeds, else the reason (one line)."""
+    size = 8 * ninsns + sizes.sizeof_sk_filter
+    if size <= sizes.optmem_max and omem_alloc + size < sizes.optmem_max:
+        return None
+    return (f"sock_kmalloc: the filter takes {size} bytes (8 x {ninsns} instructions + "
+            f"struct sk_filter {sizes.sizeof_sk_filter} on {sizes.arch})"
+            + (f", {omem_alloc} already charged" if omem_alloc else "")
+            + f", net.core.optmem_max is {sizes.optmem_max}")
+
+
+def attach_semantics(config: KernelConfig) -> KernelSemantics:
+    """The filter checker of ``config``'s release, with this machine's optmem_max and,
+    while the charge is the classic copy (up to 3.14), its struct sk_filter size."""
+    sem = semantics(config.version)
+    sizes = config.sizes
+    if sem.optmem_charge == "classic":
+        return dataclasses.replace(sem, optmem_max=sizes.optmem_max,
+                                   filter_header=sizes.sizeof_sk_filter)
+    return dataclasses.replace(sem, optmem_max=sizes.optmem_max)
 
 
 def uses_skb_meta(program: Program) -> bool:
@@ -68,6 +100,7 @@ class PacketSock(Sock):
         self._tp_drops_assign = kver < (3, 1)
         self._per_insn = kernel.costs.sk_run_filter_per_insn
         self._copy_per_byte = kernel.costs.skb_copy_datagram_iovec_per_byte
+        self._attach_semantics = attach_semantics(kernel.config)
         self._build_plans(kernel)
 
     def _build_plans(self, kernel: KernelContext) -> None:
@@ -124,17 +157,17 @@ class PacketSock(Sock):
         On failure the socket keeps its previous filter, as in the kernel.
         """
         costs = self.kernel.costs
-        config = self.kernel.config
+        sizes = self.kernel.sizes
         n = len(program)
         ctx.enter("sk_attach_filter")
         ctx.charge("sk_attach_filter", costs.sk_attach_filter + n * costs.sk_attach_filter_per_insn)
-        size = 8 * n + SIZEOF_SK_FILTER
-        if size > config.optmem_max or self.sk_omem_alloc + size >= config.optmem_max:
+        size = 8 * n + sizes.sizeof_sk_filter
+        if sock_kmalloc_refusal(n, sizes, self.sk_omem_alloc) is not None:
             ctx.exit("sk_attach_filter")
             return "ENOMEM"
         ctx.charge("sk_chk_filter", costs.sk_chk_filter + n * costs.sk_chk_filter_per_insn)
         try:
-            compiled = program.compile(config.version)
+            compiled = program.compile(self._attach_semantics)
         except FilterError as exc:
             ctx.exit("sk_attach_filter")
             return exc.errno

@@ -39,12 +39,13 @@ class KernelContext:
         self.config = config
         self.kver = config.version_tuple
         self.costs = Costs(config.costs)
-        skb = config.skb
+        # every size derives from the model's architecture (lsfsim.config.arch)
+        self.sizes = sizes = config.sizes
         self.truesize = TruesizeRules(
-            sizeof_sk_buff=skb.sizeof_sk_buff,
-            sizeof_skb_shared_info=skb.sizeof_skb_shared_info,
-            smp_cache_bytes=skb.smp_cache_bytes,
-            net_skb_pad=skb.net_skb_pad,
+            sizeof_sk_buff=sizes.sizeof_sk_buff,
+            sizeof_skb_shared_info=sizes.sizeof_skb_shared_info,
+            smp_cache_bytes=sizes.smp_cache_bytes,
+            net_skb_pad=sizes.net_skb_pad,
             includes_shinfo=self.kver >= (3, 2),
         )
         self.rng = random.Random(seed)

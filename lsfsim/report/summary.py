@@ -13,7 +13,7 @@ from lsfsim.result import Result
 DROP_PLACES = (
     ("mac_filtered", "NIC address filter (not for this host)"),
     ("rx_missed_errors", "RX ring full (CSR112 -> rx_missed_errors)"),
-    ("rx_length_errors", "bad length (rx_length_errors)"),
+    ("rx_oversize", "longer than a ring buffer (rx_errors)"),
     ("rx_dropped", "skb allocation failed (rx_dropped)"),
     ("softnet_dropped", "backlog full (softnet_stat dropped)"),
 )
