@@ -250,7 +250,7 @@ class PacketSock(Sock):
 
     def _meta(self, ctx: ExecContext, skb: SkBuff) -> SkbMeta:
         return SkbMeta(protocol=skb.protocol, pkt_type=skb.pkt_type, ifindex=self.ifindex,
-                       hatype=1, cpu=ctx.cpu.index, network_offset=14,
+                       hatype=1, cpu=ctx.cpu.index, network_offset=skb.network_offset,
                        random_seed=self.rng.getrandbits(32))   # prandom_u32, per run
 
     # --- recvfrom -----------------------------------------------------------

@@ -46,9 +46,13 @@ def capture_table(result: Result) -> Table:
     t.add_column("socket", justify="right")
     t.add_column("filter")
     t.add_column("interface")
-    for spec, sock in zip(d["scenario"]["sockets"], d["sockets"], strict=True):
+    captures = [s for s in d["sockets"] if s.get("role", "capture") == "capture"]
+    for spec, sock in zip(d["scenario"]["sockets"], captures, strict=True):
         t.add_row(str(sock["index"]), filter_in_use(spec, sock),
                   "promiscuous" if spec["promisc"] else "not promiscuous (-p)")
+    for sock in d["sockets"]:
+        if sock.get("role") == "sender":
+            t.add_row(str(sock["index"]), "none (a sender's socket: a tap nobody reads)", "")
     return t
 
 
