@@ -238,3 +238,27 @@ def test_replay_names_what_the_capture_path_is(tmp_path):
         PcapReplay("/dev/null")
     with pytest.raises(FileNotFoundError, match="no such capture file"):
         PcapReplay(tmp_path / "nope.pcap")
+
+
+@pytest.mark.parametrize(("name", "largest"), [("testbed", 1277), ("testbed-x86_64", 2556)])
+def test_the_largest_filter_on_each_arch_from_the_command_line(tmp_path, name, largest):
+    """sock_kmalloc(8 n + sizeof(struct sk_filter)) < optmem_max: on i386 8 n + 16 < 10240
+    (1277 attach, 1278 is ENOMEM although sk_chk_filter allows 4096), on x86_64
+    8 n + 24 < 20480 (2556)."""
+    from typer.testing import CliRunner
+
+    from lsfsim.cli.main import app
+
+    def run_with(n: int):
+        path = _long_program(tmp_path, n)
+        return CliRunner().invoke(app, ["run", "-q", "--model", name, "--traffic", "cbr",
+                                        "--count", "5", "--filter-file", path])
+
+    ok = run_with(largest)
+    assert ok.exit_code == 0, ok.stderr
+    refused = run_with(largest + 1)
+    assert refused.exit_code == 2
+    line = refused.stderr.strip()
+    assert "\n" not in line and "ENOMEM" in line
+    size = 8 * (largest + 1) + {"testbed": 16, "testbed-x86_64": 24}[name]
+    assert f"takes {size} bytes" in line
