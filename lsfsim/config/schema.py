@@ -14,7 +14,6 @@ from typing import Annotated, Any
 from pydantic import (
     BeforeValidator,
     Field,
-    StrictBool,
     StrictInt,
     ValidationError,
     ValidationInfo,
@@ -24,7 +23,7 @@ from pydantic import (
 
 from lsfsim.config import units
 from lsfsim.config.arch import Arch, KernelSizes, derive
-from lsfsim.config.costs import COST_KEYS
+from lsfsim.config.costs import COST_KEYS, PER_BYTE, PER_INSN
 from lsfsim.config.errors import (
     FieldError,
     ModelError,
@@ -39,7 +38,6 @@ from lsfsim.config.fields import (
     ByteSize,
     Count,
     Duration,
-    Frequency,
     MacAddress,
     PerByte,
     PerInsn,
@@ -102,7 +100,6 @@ class Nic(Strict):
     dma_latency: Duration
     mac: MacAddress
     alloc_fail_rate: Probability = 0.0
-    vm: StrictBool = False  # informational: the NIC is emulated by a hypervisor
 
     @field_validator("type", mode="before")
     @classmethod
@@ -121,7 +118,6 @@ class Nic(Strict):
 
 class Cpu(Strict):
     count: Annotated[StrictInt, Field(ge=1, le=64)]
-    clock: Frequency  # informational: costs are given in time, not cycles
     irq_affinity: Annotated[StrictInt, Field(ge=0)] = 0  # the CPU that takes the NIC's IRQ
 
     @model_validator(mode="after")
@@ -136,8 +132,6 @@ class Cpu(Strict):
 
 
 class Hardware(Strict):
-    name: str = ""
-    description: str = ""
     nic: Nic
     cpu: Cpu
 
@@ -244,6 +238,19 @@ class Kernel(Strict):
             more = f" and {len(missing) - 6} more" if len(missing) > 6 else ""
             names = ", ".join(missing[:6]) + more
             raise ValueError(f"missing cost key{'s' if len(missing) > 1 else ''}: {names}")
+        return value
+
+    @field_validator("costs")
+    @classmethod
+    def _cost_terms(cls, value: dict[str, Cost]) -> dict[str, Cost]:
+        """A per_byte or per_insn term where the simulator has no bytes or instructions to
+        multiply it by would never be charged: refused, as a field that cannot act."""
+        for key, cost in value.items():
+            for term, keys in (("per_byte", PER_BYTE), ("per_insn", PER_INSN)):
+                if getattr(cost, term) and key not in keys:
+                    raise FieldError(
+                        f"{key} has no {term} term (only {', '.join(sorted(keys))} do)",
+                        (key, term))
         return value
 
     @property
