@@ -4,9 +4,20 @@ packet_recvmsg, packet_snd, PACKET_STATISTICS).
 packet_rcv follows 2.6.33 step by step: push the MAC header back, run the
 filter, snaplen = min(len, verdict) (0 drops silently), the receive-buffer
 check by *truesize*, clone when shared, trim, charge, queue, wake.  Two rules
-changed later and follow the kernel version: the rcvbuf test (``rmem +
-truesize >= rcvbuf`` until 3.1, ``rmem >= rcvbuf`` from 3.2) and tp_drops
-(assigned the cumulative sk_drops until 3.0, incremented from 3.1).
+changed later and follow the kernel version, checked against the trees of each
+release:
+
+* the rcvbuf test: ``atomic_read(&sk->sk_rmem_alloc) + skb->truesize >=
+  (unsigned)sk->sk_rcvbuf`` (v2.6.33 af_packet.c:576-578; still so in 3.1.0 at
+  :911) became ``atomic_read(&sk->sk_rmem_alloc) >= sk->sk_rcvbuf`` in 3.2 (3.2.0
+  :1633), by commit 0fd7bac6b6157eed6cf0cb86a1e88ba29e57c033 "net: relax rcvbuf
+  limits" (Eric Dumazet), the follow-up of 87fb4b7b533 "net: more accurate skb
+  truesize" (3.2-rc1).  Its author date was not verified (late 2011).
+* tp_drops: ``po->stats.tp_drops = atomic_inc_return(&sk->sk_drops)`` (v2.6.33
+  :628-629, still in 3.0.8 at :657) became ``tp_drops++; atomic_inc(&sk->sk_drops)``
+  under the receive queue's lock in 3.1 (3.1.0 :965-966); 3.0.27 has it through a
+  stable backport.  The commit's hash could not be found (no 3.0 -> 3.1 history
+  was at hand).
 """
 
 from __future__ import annotations
@@ -96,8 +107,8 @@ class PacketSock(Sock):
         self.truncated = 0       # MSG_TRUNC: buffer shorter than the packet
         self.received_at_create = 0   # netif_receive_skb count when the tap was added
         kver = kernel.kver
-        self._relaxed_rcvbuf = kver >= (3, 2)
-        self._tp_drops_assign = kver < (3, 1)
+        self._relaxed_rcvbuf = kver >= (3, 2)      # 0fd7bac6b615 "net: relax rcvbuf limits"
+        self._tp_drops_assign = kver < (3, 1)      # 3.1.0 af_packet.c:965-966 (hash unknown)
         self._per_insn = kernel.costs.sk_run_filter_per_insn
         self._copy_per_byte = kernel.costs.skb_copy_datagram_iovec_per_byte
         self._attach_semantics = attach_semantics(kernel.config)
