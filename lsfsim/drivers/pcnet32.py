@@ -285,13 +285,17 @@ class Pcnet32:
                     self.hooks.nic_dropped(frame, "mac_filtered")
                 continue
             i = self.chip_rx & self.rx_mask
-            need = (len(data) + self.fcs + self.pkt_buf_size - 1) // self.pkt_buf_size
-            if need == 1 and self.rx_own[i]:
-                self.rx_own[i] = False
-                self.rx_frame[i] = frame
-                self.chip_rx += 1
-                self.rint = True
-            elif need > 1 and need <= self.rx_ring_size and all(
+            if len(data) + self.fcs <= self.pkt_buf_size:
+                need = 1
+                if self.rx_own[i]:
+                    self.rx_own[i] = False
+                    self.rx_frame[i] = frame
+                    self.chip_rx += 1
+                    self.rint = True
+                    continue
+            else:
+                need = -(-(len(data) + self.fcs) // self.pkt_buf_size)
+            if need > 1 and need <= self.rx_ring_size and all(
                     self.rx_own[(self.chip_rx + k) & self.rx_mask] for k in range(need)):
                 # chained: STP ... ENP; the frame is kept on the last (ENP) descriptor
                 for k in range(need):
