@@ -8,7 +8,7 @@ silently cost nothing.
 
 from __future__ import annotations
 
-__all__ = ["COST_KEYS"]
+__all__ = ["COST_KEYS", "PER_BYTE", "PER_INSN"]
 
 COST_KEYS: dict[str, str] = {
     # interrupt and softirq
@@ -77,3 +77,9 @@ COST_KEYS: dict[str, str] = {
     "tracer_overhead": "function_graph overhead per traced call; used only in emitted ftrace"
                        " durations, never in throughput",
 }
+
+#: The keys whose time grows with the bytes handled (the copies); any other key's
+#: ``per_byte`` would never be charged, so a model may not give one.
+PER_BYTE: frozenset[str] = frozenset({"memcpy", "skb_copy_datagram_iovec", "packet_snd"})
+#: The keys whose time grows with filter instructions (run, copied, checked).
+PER_INSN: frozenset[str] = frozenset({"sk_run_filter", "sk_attach_filter", "sk_chk_filter"})

@@ -4,16 +4,31 @@ packet_recvmsg, packet_snd, PACKET_STATISTICS).
 packet_rcv follows 2.6.33 step by step: push the MAC header back, run the
 filter, snaplen = min(len, verdict) (0 drops silently), the receive-buffer
 check by *truesize*, clone when shared, trim, charge, queue, wake.  Two rules
-changed later and follow the kernel version: the rcvbuf test (``rmem +
-truesize >= rcvbuf`` until 3.1, ``rmem >= rcvbuf`` from 3.2) and tp_drops
-(assigned the cumulative sk_drops until 3.0, incremented from 3.1).
+changed later and follow the kernel version, checked against the trees of each
+release:
+
+* the rcvbuf test: ``atomic_read(&sk->sk_rmem_alloc) + skb->truesize >=
+  (unsigned)sk->sk_rcvbuf`` (v2.6.33 af_packet.c:576-578; still so in 3.1.0 at
+  :911) became ``atomic_read(&sk->sk_rmem_alloc) >= sk->sk_rcvbuf`` in 3.2 (3.2.0
+  :1633), by commit 0fd7bac6b6157eed6cf0cb86a1e88ba29e57c033 "net: relax rcvbuf
+  limits" (Eric Dumazet), the follow-up of 87fb4b7b533 "net: more accurate skb
+  truesize" (3.2-rc1).  Its author date was not verified (late 2011).
+* tp_drops: ``po->stats.tp_drops = atomic_inc_return(&sk->sk_drops)`` (v2.6.33
+  :628-629, still in 3.0.8 at :657) became ``tp_drops++; atomic_inc(&sk->sk_drops)``
+  under the receive queue's lock in 3.1 (3.1.0 :965-966); 3.0.27 has it through a
+  stable backport.  The commit's hash could not be found (no 3.0 -> 3.1 history
+  was at hand).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from lsfsim.bpf import FilterError, Program, SkbMeta, uses_skb_meta
+from lsfsim.bpf.versions import KernelSemantics, semantics
+from lsfsim.config.arch import KernelSizes
+from lsfsim.config.model import Kernel as KernelConfig
 from lsfsim.kernel.calls import (
     ALLOC_SKB,
     KFREE_SKB_OWNED,
@@ -45,7 +60,35 @@ SOCK_RAW = 3
 # packet_create: sk_alloc, the prot hook (sock_hold when running) and
 # sk_add_node on the packet socket list.
 PACKET_SOCK_REFCNT = 3
-SIZEOF_SK_FILTER = 24   # struct sk_filter on x86_64, 2.6.33 (cbpf-versions.md §4)
+
+
+def sock_kmalloc_refusal(ninsns: int, sizes: KernelSizes, omem_alloc: int = 0) -> str | None:
+    """sk_attach_filter's charge (net/core/filter.c:506): sock_kmalloc(8 * len +
+    sizeof(struct sk_filter)) fails, and the attach returns -ENOMEM (:507-508), unless
+    ``size <= optmem_max && sk_omem_alloc + size < optmem_max`` (net/core/sock.c
+    v2.6.33:1350 / .2:1355-1370: a strict test).  It runs before sk_chk_filter, so on
+    i386 (optmem_max 10240, sk_filter 16 bytes) 1277 instructions attach and 1278 to
+    4096 are ENOMEM, not EINVAL; on x86_64 (20480, 24) the limit is 2556.
+
+    Returns None when the allocation succeeds, else the reason (one line)."""
+    size = 8 * ninsns + sizes.sizeof_sk_filter
+    if size <= sizes.optmem_max and omem_alloc + size < sizes.optmem_max:
+        return None
+    return (f"sock_kmalloc: the filter takes {size} bytes (8 x {ninsns} instructions + "
+            f"struct sk_filter {sizes.sizeof_sk_filter} on {sizes.arch})"
+            + (f", {omem_alloc} already charged" if omem_alloc else "")
+            + f", net.core.optmem_max is {sizes.optmem_max}")
+
+
+def attach_semantics(config: KernelConfig) -> KernelSemantics:
+    """The filter checker of ``config``'s release, with this machine's optmem_max and,
+    while the charge is the classic copy (up to 3.14), its struct sk_filter size."""
+    sem = semantics(config.version)
+    sizes = config.sizes
+    if sem.optmem_charge == "classic":
+        return dataclasses.replace(sem, optmem_max=sizes.optmem_max,
+                                   filter_header=sizes.sizeof_sk_filter)
+    return dataclasses.replace(sem, optmem_max=sizes.optmem_max)
 
 
 class PacketSock(Sock):
@@ -75,10 +118,11 @@ class PacketSock(Sock):
         self.truncated = 0       # MSG_TRUNC: buffer shorter than the packet
         self.received_at_create = 0   # netif_receive_skb count when the tap was added
         kver = kernel.kver
-        self._relaxed_rcvbuf = kver >= (3, 2)
-        self._tp_drops_assign = kver < (3, 1)
+        self._relaxed_rcvbuf = kver >= (3, 2)      # 0fd7bac6b615 "net: relax rcvbuf limits"
+        self._tp_drops_assign = kver < (3, 1)      # 3.1.0 af_packet.c:965-966 (hash unknown)
         self._per_insn = kernel.costs.sk_run_filter_per_insn
         self._copy_per_byte = kernel.costs.skb_copy_datagram_iovec_per_byte
+        self._attach_semantics = attach_semantics(kernel.config)
         self._build_plans(kernel)
 
     def _build_plans(self, kernel: KernelContext) -> None:
@@ -189,20 +233,22 @@ class PacketSock(Sock):
     def _attach(self, program: Program) -> tuple[str | None, tuple[Step, ...]]:
         """sk_attach_filter's effect: the errno name or None, and the calls it made."""
         costs = self.kernel.costs
-        config = self.kernel.config
+        sizes = self.kernel.sizes
         n = len(program)
-        steps: list[Step] = [
-            enter("sk_attach_filter"),
-            charge("sk_attach_filter", costs.sk_attach_filter + n * costs.sk_attach_filter_per_insn)]
-        size = 8 * n + SIZEOF_SK_FILTER
-        if size > config.optmem_max or self.sk_omem_alloc + size >= config.optmem_max:
+        size = 8 * n + sizes.sizeof_sk_filter
+        steps: list[Step] = [enter("sk_attach_filter"),
+                             charge("sk_attach_filter", costs.sk_attach_filter)]
+        # sock_kmalloc fails before copy_from_user (net/core/filter.c:506-511): a refused
+        # filter costs no copy
+        if sock_kmalloc_refusal(n, sizes, self.sk_omem_alloc) is not None:
             steps += (mark("sock_kmalloc"), exit_("sk_attach_filter"))
             return "ENOMEM", tuple(steps)
         steps += (*folded("sock_kmalloc() { __kmalloc() { get_slab(); } }"),
                   mark("_copy_from_user"),
+                  charge("sk_attach_filter", n * costs.sk_attach_filter_per_insn),
                   charge("sk_chk_filter", costs.sk_chk_filter + n * costs.sk_chk_filter_per_insn))
         try:
-            compiled = program.compile(config.version)
+            compiled = program.compile(self._attach_semantics)
         except FilterError as exc:
             steps += (mark("kfree"), exit_("sk_attach_filter"))   # sk_filter_uncharge
             return exc.errno, tuple(steps)
@@ -290,7 +336,7 @@ class PacketSock(Sock):
 
     def _meta(self, ctx: ExecContext, skb: SkBuff) -> SkbMeta:
         return SkbMeta(protocol=skb.protocol, pkt_type=skb.pkt_type, ifindex=self.ifindex,
-                       hatype=1, cpu=ctx.cpu.index, network_offset=14,
+                       hatype=1, cpu=ctx.cpu.index, network_offset=skb.network_offset,
                        random_seed=self.rng.getrandbits(32))   # prandom_u32, per run
 
     # --- recvfrom -----------------------------------------------------------

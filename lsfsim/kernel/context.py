@@ -31,25 +31,12 @@ LATENCY_STAGES = ("nic_dma", "rx_ring", "softirq", "socket_queue", "recvfrom")
 
 
 def word_bits(config: KernelConfig) -> int:
-    """The kernel's machine word in bits: 32 for i386, 64 for x86_64.
+    """The kernel's machine word in bits: 32 for i386, 64 for x86_64 (``kernel.arch``).
 
-    Read from the model's ``kernel`` (or ``kernel.skb``) table when it says:
-    ``word_size`` in bytes, ``word_bits``, or ``arch`` ("i386", "x86_64"); 64
-    otherwise, the word of the models that say nothing.  It decides what only
-    an i386 kernel's traces show (``sys_socketcall``, an out-of-line
-    ``copy_to_user``).
+    It decides what only an i386 kernel's traces show (``sys_socketcall``, an
+    out-of-line ``copy_to_user``); every size follows from it in lsfsim.config.arch.
     """
-    for table in (config, getattr(config, "skb", None)):
-        size = getattr(table, "word_size", None)
-        if size:
-            return 8 * int(size)
-        bits = getattr(table, "word_bits", None)
-        if bits:
-            return int(bits)
-        arch = getattr(table, "arch", None)
-        if isinstance(arch, str) and arch:
-            return 32 if arch in ("i386", "i686", "x86_32", "x86") else 64
-    return 64
+    return 32 if config.arch == "i386" else 64
 
 
 class KernelContext:
@@ -61,12 +48,13 @@ class KernelContext:
         self.config = config
         self.kver = config.version_tuple
         self.costs = Costs(config.costs)
-        skb = config.skb
+        # every size derives from the model's architecture (lsfsim.config.arch)
+        self.sizes = sizes = config.sizes
         self.truesize = TruesizeRules(
-            sizeof_sk_buff=skb.sizeof_sk_buff,
-            sizeof_skb_shared_info=skb.sizeof_skb_shared_info,
-            smp_cache_bytes=skb.smp_cache_bytes,
-            net_skb_pad=skb.net_skb_pad,
+            sizeof_sk_buff=sizes.sizeof_sk_buff,
+            sizeof_skb_shared_info=sizes.sizeof_skb_shared_info,
+            smp_cache_bytes=sizes.smp_cache_bytes,
+            net_skb_pad=sizes.net_skb_pad,
             includes_shinfo=self.kver >= (3, 2),
         )
         self.word_bits = word_bits(config)

@@ -43,12 +43,12 @@ class Sock:
         self.kernel = kernel
         self.env = kernel.env
         self.index = index
-        config = kernel.config
-        self.sk_rcvbuf = config.rmem_default
+        sizes = kernel.sizes
+        self.sk_rcvbuf = sizes.rmem_default
         self.sk_rmem_alloc = 0
         self.sk_drops = 0
         self.sk_omem_alloc = 0
-        self.sk_sndbuf = config.wmem_default
+        self.sk_sndbuf = sizes.wmem_default
         self.sk_wmem_alloc = 0
         self.sk_receive_queue: deque[SkBuff] = deque()
         self._sleepers: deque[Sleeper] = deque()   # readers asleep in recvfrom
@@ -77,9 +77,9 @@ class Sock:
     # --- SO_RCVBUF ----------------------------------------------------------
     def set_rcvbuf(self, val: int) -> int:
         """sock_setsockopt(SO_RCVBUF): clamp to rmem_max, double, at least SOCK_MIN_RCVBUF."""
-        config = self.kernel.config
-        val = min(int(val), config.rmem_max)
-        self.sk_rcvbuf = max(2 * val, config.sock_min_rcvbuf)
+        sizes = self.kernel.sizes
+        val = min(int(val), sizes.rmem_max)
+        self.sk_rcvbuf = max(2 * val, sizes.sock_min_rcvbuf)
         return self.sk_rcvbuf
 
     # --- rmem ---------------------------------------------------------------

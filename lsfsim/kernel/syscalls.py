@@ -140,6 +140,11 @@ def sys_sendto(net: NetCore, ctx: ExecContext, sock: PacketSock, frame: bytes) -
     ctx.run(sock.plan_sendto, copy)
     err = None
     skb = SkBuff(frame, net.kernel.truesize.alloc_skb(len(frame) + LL_ALLOCATED_SPACE))
+    # skb_reserve(LL_RESERVED_SPACE) then skb_reset_network_header (af_packet.c:1112-1113):
+    # SOCK_RAW copies the whole frame at data == network header, and dev_queue_xmit_nit
+    # keeps it there (it is within [data, tail]), so a tap's SKF_NET_OFF + k reads
+    # frame byte k (net/core/filter.c:43-52)
+    skb.network_offset = 0
     skb.sk = sock
     sock.sk_wmem_alloc += skb.truesize
     if net.dev_queue_xmit(ctx, skb, net.netdev()) != 0:

@@ -315,13 +315,9 @@ def test_frames_selection_keeps_the_control_path_and_the_frames_recvfrom_on_i386
         "sys_socket", "sys_setsockopt", "sys_recvfrom"]
 
 
-@pytest.mark.parametrize("fields, bits", [
-    ({}, 64), ({"word_size": 4}, 32), ({"word_size": 8}, 64), ({"word_bits": 32}, 32),
-    ({"arch": "i386"}, 32), ({"arch": "x86_64"}, 64)])
-def test_the_word_size_comes_from_the_model(fields, bits):
-    from types import SimpleNamespace
-
+@pytest.mark.parametrize("model, bits", [
+    ("testbed", 32), ("testbed-vm", 32), ("testbed-x86_64", 64), ("modern", 64)])
+def test_the_word_size_comes_from_the_model(model, bits):
     from lsfsim.kernel.context import word_bits
 
-    assert word_bits(SimpleNamespace(skb=SimpleNamespace(), **fields)) == bits
-    assert word_bits(SimpleNamespace(skb=SimpleNamespace(**fields))) == bits
+    assert word_bits(load_model(model).kernel) == bits
