@@ -215,9 +215,10 @@ def register(app: typer.Typer) -> None:
                 console.print(f"frame {index}: offered, but not polled, dropped or "
                               f"recorded by the end of the run")
         if plot is not None:
-            from lsfsim.trace.timeline import plot_timeline, timeline_bars
+            from lsfsim.trace.timeline import frames_title, plot_timeline, timeline_bars
 
             timeline = timeline_bars(tracer, recorder.sorted(), loaded.hardware.cpu.count)
-            plot_timeline(timeline, plot, title=f"{loaded.name}: frames "
-                          f"{', '.join(str(i) for i in sorted(wanted))}")
+            mode = "" if scenario.napi else ", pre-NAPI"
+            plot_timeline(timeline, plot, title=f"{loaded.name}{mode}: "
+                          f"{frames_title(sorted(wanted))}")
             typer.echo(f"timeline: {plot}")

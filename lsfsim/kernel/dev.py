@@ -145,6 +145,7 @@ class NetCore:
                 backlog = softnet.backlog
                 assert backlog is not None        # every CPU has one (the machine sets it)
                 self.napi_schedule(ctx, backlog)
+            skb.t_backlog = ctx.t
             queue.append(skb)
             return True
         softnet.dropped += 1
@@ -168,7 +169,7 @@ class NetCore:
         work = 0
         while work < budget and queue:
             skb = queue.popleft()
-            skb.t_poll = ctx.t
+            skb.t_poll = ctx.t                    # the backlog's poll took it (t_backlog: queued)
             self.netif_receive_skb(ctx, skb)
             work += 1
             if ctx.task is None:
