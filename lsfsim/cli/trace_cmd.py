@@ -102,6 +102,7 @@ def register(app: typer.Typer) -> None:
         cpu: int = typer.Option(None, "--cpu", min=0, help="Only this CPU (like per_cpu/cpuN/trace)."),
         fmt: str = typer.Option("text", "--format", help="text (function_graph) | json (one event per line)."),
         overhead: bool = typer.Option(False, "--overhead", help="Add the model's tracer_overhead per traced call to durations."),
+        abstime: bool = typer.Option(False, "--abstime", help="Start each text line with its simulated time in seconds, like ftrace's funcgraph-abstime."),
         output: str = typer.Option(None, "--output", "-o", help="Write to FILE instead of stdout."),
     ) -> None:
         """The simulated kernel's execution as ftrace's function_graph tracer prints it."""
@@ -114,6 +115,9 @@ def register(app: typer.Typer) -> None:
                              "(--count is the number of frames to offer, as everywhere)")
         if fmt not in ("text", "json"):
             raise InputError(f"--format: {fmt!r} is not text or json")
+        if abstime and fmt == "json":
+            raise InputError("--abstime: the JSON events carry their time already (ts); "
+                             "it applies to --format text")
         if output:
             check_output(output, "--output")
         globs = None
@@ -145,7 +149,7 @@ def register(app: typer.Typer) -> None:
             if fmt == "json":
                 tracer.write_json(out)
             else:
-                tracer.write_text(out)
+                tracer.write_text(out, abstime=abstime)
 
     @app.command("lifecycle")
     @one_line_errors

@@ -58,6 +58,21 @@ def test_no_napi_option_counts_softnet():
     assert sum(s["processed"] for s in data["softnet"]) == 2 * 200
 
 
+def test_softnet_processed_counts_netif_rx_and_netif_receive_skb():
+    """As 2.6.33's dev.c: netif_rx counts a frame before its backlog test (dropped ones
+    too), netif_receive_skb counts it again, so pre-NAPI processed = offered + received;
+    with NAPI only netif_receive_skb counts."""
+    args = ("--model", "testbed-vm", "--traffic", "cbr", "--rate", "148810", "--size", "60",
+            "--count", "1500", "-q", "--json", "-")
+    pre = json.loads(_run(*args, "--no-napi").stdout)
+    assert pre["softnet_dropped"] > 0
+    processed = sum(s["processed"] for s in pre["softnet"])
+    assert processed == pre["offered"] + pre["received"] == 2 * pre["received"] + \
+        pre["softnet_dropped"]
+    napi = json.loads(_run(*args).stdout)
+    assert sum(s["processed"] for s in napi["softnet"]) == napi["received"]
+
+
 def test_bad_inputs_give_one_line_errors(tmp_path):
     bad_model = tmp_path / "m.toml"
     bad_model.write_text("[hardware]\nname = 1\n")
