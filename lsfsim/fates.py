@@ -119,11 +119,11 @@ class FateTracker:
             pending.append(frame.record("in_backlog" if frame.index in on_backlog
                                         else "received"))
         self._unreceived.clear()
-        waiting = {skb.id: sock.index for sock in machine.net.sockets
+        waiting = {(skb.id, sock.index) for sock in machine.net.sockets
                    for skb in sock.sk_receive_queue if skb.id >= 0}
         for frame in self._by_index.values():        # queued on a socket, not read
             for entry in frame.socks:
-                if entry["fate"] == "queued" and waiting.get(frame.index) != entry["sock"]:
+                if entry["fate"] == "queued" and (frame.index, entry["sock"]) not in waiting:
                     entry["fate"] = "in_recvfrom"   # dequeued, recvfrom not returned
             pending.append(frame.record())
         self._by_index.clear()

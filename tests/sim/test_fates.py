@@ -10,7 +10,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from lsfsim.fates import PLACES, SOCKET_FATES, FateFile, FateTracker
@@ -122,6 +122,19 @@ def test_frames_no_tap_saw_are_received_and_not_held(napi):
     assert max(held) <= 1100
 
 
+def test_the_hosts_own_frames_have_no_record():
+    """The nc transfer: the socket also sees the host's ACKs (seen_outgoing), which have
+    no wire index; every frame from the wire has its record and one socket entry."""
+    scenario = Scenario(traffic=TrafficSpec(kind="nc", bytes=60_000),
+                        sockets=[SocketSpec(filter=None)])
+    result, records, _oracle = _run("testbed", scenario)
+    sock = result.sockets[0]
+    assert sock["seen_outgoing"] > 0
+    assert sorted(r["frame"] for r in records) == list(range(result["offered"]))
+    assert sum(len(r["sockets"]) for r in records) == sock["seen"] - sock["seen_outgoing"]
+    assert {e["fate"] for r in records for e in r["sockets"]} == {"delivered"}
+
+
 def test_drop_records_say_why():
     result, records, _ = _run("testbed-vm", _cbr(148_810, 300, rx_ring=4, sockets=[
         SocketSpec(filter=None, rcvbuf=4000, reader_work=30e-6)]))
@@ -198,6 +211,8 @@ def test_csv_and_json_lines_hold_the_same_records():
                                 st.sampled_from([0.0, 20e-6]), st.booleans()),
                       min_size=1, max_size=2),
        vm=st.booleans())
+@example(napi=False, ring=4, rate=60_000.0, packets=1, size=60, drain=False,
+         socks=[(None, 2000, 0.0, False), (None, 2000, 0.0, False)], vm=False)
 def test_fates_hold_over_small_scenarios(napi, ring, rate, packets, size, drain, socks, vm):
     sockets = [SocketSpec(filter=f, rcvbuf=b, reader_work=w, promisc=p) for f, b, w, p in socks]
     scenario = Scenario(traffic=TrafficSpec(kind="cbr", rate=rate, packets=packets, size=size),
