@@ -144,6 +144,29 @@ def frames_title(indexes: list[int]) -> str:
     return f"{word} {text}" if len(text) <= 60 else f"{len(indexes)} frames, {text[:50]}..."
 
 
+def _make_room(fig: Any, ax: Any, labels: list[Any], t0: float, t1: float) -> None:
+    """Widen the time axis so that every drop label ends inside the axes.
+
+    A label sits at its drop time plus a fixed width in pixels, p; with the axes W
+    pixels wide, it ends at x + p (t1' - t0) / W, which is <= t1' when
+    t1' >= (x - p t0 / W) / (1 - p / W).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    box = ax.get_window_extent(renderer)
+    width = box.width
+    to_px = ax.transData.transform
+    right = t1
+    for label in labels:
+        x = label.xy[0]
+        p = label.get_window_extent(renderer).x1 - to_px((x, 0))[0] + 4
+        if 0 < p < 0.8 * width:
+            right = max(right, (x - p * t0 / width) / (1 - p / width))
+    if right > t1:
+        ax.set_xlim(t0, right)
+
+
 def plot_timeline(timeline: Timeline, path: str | Path | None = None,
                   title: str | None = None) -> Any:
     """Draw the chart (times in microseconds); save it when ``path`` ends in .png or .svg."""
@@ -169,20 +192,19 @@ def plot_timeline(timeline: Timeline, path: str | Path | None = None,
     if timeline.irq_marks:
         ax.scatter([t * 1e6 for _row, t in timeline.irq_marks],
                    [row - 0.5 for row, _t in timeline.irq_marks], marker="v", color="black",
-                   s=18, zorder=3, clip_on=False)
-    span = (timeline.t1 - timeline.t0) * 1e6
+                   s=18, zorder=3)
     ncpu_rows = sum(1 for r in timeline.rows if r.startswith("CPU"))
+    labels = []
     for row, t, what in timeline.drop_marks:
         x = t * 1e6
         ax.scatter([x], [row], marker="X", color="#d62728", edgecolors="white",
                    linewidths=0.8, s=90, zorder=4)
-        # the label on the side with room, on a white box so that it reads over the bars
-        right = span <= 0 or x < timeline.t0 * 1e6 + 0.6 * span
-        ax.annotate(f"dropped: {what}", (x, row), xytext=(8 if right else -8, 0),
-                    textcoords="offset points", ha="left" if right else "right",
-                    va="center", fontsize="small", color="#a01010", zorder=5,
-                    bbox={"boxstyle": "round,pad=0.2", "facecolor": "white",
-                          "edgecolor": "#d62728", "alpha": 0.9})
+        # right of the cross, where the dropped frame's row is empty, on a white box
+        labels.append(ax.annotate(
+            f"dropped: {what}", (x, row), xytext=(8, 0), textcoords="offset points",
+            ha="left", va="center", fontsize="small", color="#a01010", zorder=5,
+            bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "#d62728",
+                  "alpha": 0.9}))
     if 0 < ncpu_rows < nrows:
         ax.axhline(ncpu_rows - 0.5, color="black", linewidth=0.6)
     ax.set_yticks(range(nrows), timeline.rows)
@@ -209,6 +231,8 @@ def plot_timeline(timeline: Timeline, path: str | Path | None = None,
     if title:
         ax.set_title(title, loc="left", fontsize="medium", pad=10)
     fig.tight_layout()
+    if labels and timeline.t1 > timeline.t0:
+        _make_room(fig, ax, labels, timeline.t0 * 1e6, timeline.t1 * 1e6)
     if path is not None:
         from lsfsim.outputs import open_output
 

@@ -303,16 +303,30 @@ def test_timeline_marks_each_drop_where_it_happened(tmp_path, pre_napi_flood):
                         ("backlog", copied.t_backlog, copied.t_backlog_poll)]
     assert pre.drop_marks == [(pre.rows.index(f"frame {lost.index}"), lost.t_drop,
                                "netif_rx: backlog full (softnet_dropped)")]
-    # drawn: one labelled cross per drop, the title above the axes, the legend beside them
-    fig = plot_timeline(timeline, tmp_path / "d.png", title="testbed-vm: frames 30-41")
-    ax = fig.axes[0]
-    labels = [c.get_text() for c in ax.get_children() if isinstance(c, Annotation)]
-    assert sorted(labels) == sorted(f"dropped: {w}" for _r, _t, w in timeline.drop_marks)
+    # drawn: one labelled cross per drop, the title above the axes, the legend beside them,
+    # every label inside the axes
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
+    fig = plot_timeline(timeline, tmp_path / "d.png", title="testbed-vm: frames 30-41")
+    ax = fig.axes[0]
+    annotations = [c for c in ax.get_children() if isinstance(c, Annotation)]
+    assert sorted(a.get_text() for a in annotations) == \
+        sorted(f"dropped: {w}" for _r, _t, w in timeline.drop_marks)
     renderer = FigureCanvasAgg(fig).get_renderer()
     axes_box = ax.get_window_extent(renderer)
     assert ax.title.get_window_extent(renderer).y0 >= axes_box.y1
     legend_box = ax.get_legend().get_window_extent(renderer)
     assert legend_box.x0 >= axes_box.x1
     assert fig.bbox.contains(legend_box.x1 - 1, legend_box.y0 + 1)
+    for a in annotations:
+        box = a.get_window_extent(renderer)
+        assert axes_box.x0 <= box.x0 and box.x1 <= axes_box.x1
+    # a drop at the very end of the chart: the time axis widens to hold its label
+    last = [life for life in lives if life.fate != "copied"][-1]
+    alone = timeline_bars(None, [last], ncpus=2)
+    fig = plot_timeline(alone)
+    ax = fig.axes[0]
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    (label,) = [c for c in ax.get_children() if isinstance(c, Annotation)]
+    assert ax.get_xlim()[1] > alone.t1 * 1e6
+    assert label.get_window_extent(renderer).x1 <= ax.get_window_extent(renderer).x1
