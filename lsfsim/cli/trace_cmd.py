@@ -49,18 +49,34 @@ def _scenario(*, model: str | None, traffic: str | None, rate: float | None,
         allow_refused_filter=allow_refused_filter)
 
 
-def _run(loaded: Any, scenario: Any, **listeners: Any) -> Any:
+def _run(loaded: Any, scenario: Any, probes: Any = (), **listeners: Any) -> Any:
     """run_traced with the progress bar of ``lsfsim run`` and its refused-filter line."""
     from lsfsim.trace import run_traced
 
     progress = LateProgress()
     try:
         with refused_filter_is_input_error():
-            result = run_traced(loaded, scenario, progress=progress, **listeners)
+            result = run_traced(loaded, scenario, progress=progress, probes=probes,
+                                **listeners)
     finally:
         progress.close()
     print_warnings(result)
     return result
+
+
+def _write_lifecycles(path: str, recorder: Any, ends: dict[int, dict[str, Any]],
+                      frames: list[int]) -> None:
+    """One JSON line per frame: its stages as the table shows them, and its fate record."""
+    import json
+
+    with open_output(path, "w") as out:
+        for index in frames:
+            life = recorder.records.get(index)
+            stages = [] if life is None else [
+                {"stage": stage, "t": t, "where": where} for stage, t, where in life.stages()]
+            out.write(json.dumps({"frame": index,
+                                  "fate": life.fate if life is not None else None,
+                                  "stages": stages, "end": ends.get(index)}) + "\n")
 
 
 def _indexes(spec: str, option: str) -> frozenset[int]:
@@ -179,6 +195,7 @@ def register(app: typer.Typer) -> None:
         seed: options.Seed = 1,
         no_drain: options.NoDrain = False,
         plot: str = typer.Option(None, "--plot", help="Draw a timeline (Gantt chart by CPU and context) to FILE.png or FILE.svg."),
+        json_out: str = typer.Option(None, "--json", help="Write each frame's stages and fate record (as run --fates) to FILE as JSON lines ('-': stdout, instead of the tables)."),
     ) -> None:
         """Every stage the given packets went through, with simulated timestamps."""
         from rich.console import Console
@@ -192,6 +209,8 @@ def register(app: typer.Typer) -> None:
             raise InputError(f"--plot: {plot}: the file name must end in .png or .svg")
         if plot is not None:
             check_output(plot, "--plot")
+        if json_out is not None:
+            check_output(json_out, "--json")
         scenario = _scenario(
             model=model, traffic=traffic, rate=rate, size=size,
             count=frame_count(count, packets), nbytes=nbytes,
@@ -205,14 +224,28 @@ def register(app: typer.Typer) -> None:
         tracer = None
         if plot is not None:
             tracer = FtraceTracer(activity=True, calls=False)   # busy intervals only
-        result = _run(loaded, scenario, tracer=tracer, recorder=recorder)
+        ends: dict[int, dict[str, Any]] = {}
+        probes = []
+        if json_out is not None:
+            from lsfsim.fates import FateTracker
+
+            def keep(record: dict[str, Any]) -> None:
+                if record["frame"] in wanted:
+                    ends[record["frame"]] = record
+
+            probes.append(FateTracker(keep))
+        result = _run(loaded, scenario, tracer=tracer, recorder=recorder, probes=probes)
         offered = result["offered"]
         missing = sorted(i for i in wanted if i >= offered)
         if missing:
             raise InputError(f"frame {missing[0]}: the run offered only {offered} frames "
                              f"(indexes 0..{offered - 1})")
-        console = Console()
+        if json_out is not None:
+            _write_lifecycles(json_out, recorder, ends, sorted(wanted))
+        console = Console(stderr=json_out == "-")
         for index in sorted(wanted):
+            if json_out == "-":
+                break
             if index in recorder:
                 console.print(render_table(recorder[index]))
             else:

@@ -330,3 +330,31 @@ def test_timeline_marks_each_drop_where_it_happened(tmp_path, pre_napi_flood):
     (label,) = [c for c in ax.get_children() if isinstance(c, Annotation)]
     assert ax.get_xlim()[1] > alone.t1 * 1e6
     assert label.get_window_extent(renderer).x1 <= ax.get_window_extent(renderer).x1
+
+
+def test_cli_lifecycle_json(tmp_path):
+    """--json: per frame, the table's stages and the fate record of run --fates."""
+    import json
+
+    out = tmp_path / "life.jsonl"
+    args = ("--model", "testbed-vm", "--traffic", "cbr", "--rate", "148810", "--size", "60",
+            "--count", "300", "--rcvbuf", "4000", "--reader-work", "30us", "--rx-ring", "4")
+    res = _cli("lifecycle", "33:37", *args, "--json", str(out))
+    assert res.exit_code == 0, res.output
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [x["frame"] for x in lines] == [33, 34, 35, 36, 37]
+    places = {"copied": "received", "rcvbuf_drop": "received",
+              "rx_missed_errors": "rx_missed_errors"}
+    for x in lines:
+        assert x["end"]["frame"] == x["frame"] and x["end"]["place"] == places[x["fate"]]
+        assert [s["t"] for s in x["stages"]] == sorted(s["t"] for s in x["stages"])
+        if x["fate"] == "rcvbuf_drop":
+            (sock,) = x["end"]["sockets"]
+            assert sock["fate"] == "rcvbuf_drop" and sock["rmem_alloc"] > 0
+            assert any(s["stage"] == "sock0: dropped, receive buffer full" and s["t"] == sock["t"]
+                       for s in x["stages"])
+        if x["fate"] == "copied":
+            assert x["end"]["sockets"][0]["t"] == x["stages"][-1]["t"]   # recvfrom returned
+    assert {x["fate"] for x in lines} >= {"copied", "rx_missed_errors", "rcvbuf_drop"}
+    res = _cli("lifecycle", "3", "--json", "-")
+    assert res.exit_code == 0 and json.loads(res.stdout)["frame"] == 3
