@@ -35,6 +35,7 @@ import simpy
 
 from lsfsim.config.model import Nic
 from lsfsim.drivers.wire import Wire, WireFrame
+from lsfsim.kernel.calls import ALLOC_SKB, folded
 from lsfsim.kernel.context import KernelContext
 from lsfsim.kernel.cpu import (
     CPU,
@@ -43,6 +44,7 @@ from lsfsim.kernel.cpu import (
     charge,
     enter,
     exit_,
+    fold,
     mark,
     self_time,
     variable,
@@ -157,17 +159,21 @@ class Pcnet32:
         self.plan_isr_napi = plan(read_csr, write_csr,
                                   charge("__napi_schedule", c.napi_schedule),
                                   mark("_raw_spin_unlock"), exit_("pcnet32_interrupt"))
-        self.plan_isr_inea = plan(write_csr, exit_("pcnet32_interrupt"))   # pre-NAPI: INEA = 1
+        # pre-NAPI: INEA = 1, then the lock taken at the handler's entry is dropped
+        self.plan_isr_inea = plan(write_csr, mark("_raw_spin_unlock"), exit_("pcnet32_interrupt"))
         self.plan_poll_enter = plan(enter("pcnet32_poll"), charge("pcnet32_poll", c.pcnet32_poll))
         # pcnet32_rx and pcnet32_rx_entry are inlined into their caller (as in the
         # lecture's trace): their cost is pcnet32_poll's self time, or
         # pcnet32_interrupt's for the pre-NAPI driver that receives in the handler.
         owner = "pcnet32_poll" if self.use_napi else "pcnet32_interrupt"
         alloc = (self_time(owner, c.pcnet32_rx_entry), enter("dev_alloc_skb"),
-                 charge("dev_alloc_skb", c.dev_alloc_skb), exit_("dev_alloc_skb"))
+                 charge("dev_alloc_skb", c.dev_alloc_skb), *folded(ALLOC_SKB),
+                 exit_("dev_alloc_skb"))
         eth = (enter("eth_type_trans"), charge("eth_type_trans", c.eth_type_trans),
                mark("skb_pull"), exit_("eth_type_trans"))
-        put_inplace = (charge("skb_put", c.skb_put), *eth)
+        # in place: the ring's skb goes up and the new one is mapped for the chip
+        # (pci_map_single -> nommu_map_page; nommu has no unmap_page, no sync_for_cpu)
+        put_inplace = (charge("skb_put", c.skb_put), mark("nommu_map_page"), *eth)
         put_copy = (charge("skb_put", c.skb_put), variable("memcpy", c.memcpy),
                     mark("nommu_sync_single_for_device"), *eth)
         self.plan_rx_inplace = plan(*alloc, *put_inplace)
@@ -177,16 +183,35 @@ class Pcnet32:
         self.plan_put_inplace = plan(*put_inplace)
         self.plan_put_copy = plan(*put_copy)
         self.plan_rx_error = plan(self_time(owner, c.pcnet32_rx_entry))
-        self.plan_tx_reclaim = plan(charge("pcnet32_tx", c.pcnet32_tx),
-                                    charge("dev_kfree_skb_any", c.dev_kfree_skb_any))
-        tx_lock = (mark("_raw_spin_lock_irqsave"), mark("_raw_spin_unlock_irqrestore"))
-        self.plan_poll_busy = plan(*tx_lock, exit_("pcnet32_poll"))
-        self.plan_poll_done = plan(*tx_lock, mark("_raw_spin_lock_irqsave"),
+        # pcnet32_tx is inlined too (one call site): per reclaimed descriptor, its cost is
+        # the caller's and dev_kfree_skb_any frees with IRQs off (dev_kfree_skb_irq)
+        self.plan_tx_reclaim = plan(self_time(owner, c.pcnet32_tx), enter("dev_kfree_skb_any"),
+                                    charge("dev_kfree_skb_any", c.dev_kfree_skb_any),
+                                    *folded("dev_kfree_skb_irq() { raise_softirq_irqoff(); }"),
+                                    exit_("dev_kfree_skb_any"))
+        # the poll's TX clean-up runs under lp->lock (spin_lock_irqsave), then the
+        # completion takes it again (pcnet32.c:1389-1413)
+        self.plan_tx_lock = plan(mark("_raw_spin_lock_irqsave"))
+        tx_unlock = mark("_raw_spin_unlock_irqrestore")
+        self.plan_poll_busy = plan(tx_unlock, exit_("pcnet32_poll"))
+        self.plan_poll_done = plan(tx_unlock, mark("_raw_spin_lock_irqsave"),
                                    mark("__napi_complete"), read_csr, write_csr, write_csr,
                                    mark("_raw_spin_unlock_irqrestore"), exit_("pcnet32_poll"))
         self.plan_start_xmit = plan(enter("pcnet32_start_xmit"),
                                     charge("pcnet32_start_xmit", c.pcnet32_start_xmit),
-                                    write_csr, exit_("pcnet32_start_xmit"))
+                                    mark("_raw_spin_lock_irqsave"), mark("nommu_map_page"),
+                                    write_csr, mark("_raw_spin_unlock_irqrestore"),
+                                    exit_("pcnet32_start_xmit"))
+        # __dev_xmit_skb's bypass (inline): sch_direct_xmit drops the qdisc root lock, takes
+        # the TX lock (HARD_TX_LOCK) around dev_hard_start_xmit, then the root lock again
+        self.plan_direct_xmit = plan(fold("sch_direct_xmit"), mark("_raw_spin_unlock"),
+                                     mark("_raw_spin_lock"))
+        self.plan_direct_xmit_exit = plan(mark("_raw_spin_unlock"), mark("_raw_spin_lock"),
+                                          exit_("sch_direct_xmit"))
+        self.plan_hard_start_xmit = plan(fold("dev_hard_start_xmit"))
+        self.plan_hard_start_xmit_exit = plan(exit_("dev_hard_start_xmit"))
+        self.plan_enqueue = plan(mark("pfifo_fast_enqueue"))
+        self.plan_enqueue_drop = plan(*folded("pfifo_fast_enqueue() { kfree_skb(); }"))
 
     # --- chip: receive --------------------------------------------------------
     @property
@@ -382,6 +407,8 @@ class Pcnet32:
         self.napi.polls += 1
         ctx.run(self.plan_poll_enter)
         work = yield from self._rx(ctx, budget, napi=True)
+        if ctx.tracer is not None:        # a mark: only the tracer sees it
+            ctx.run(self.plan_tx_lock)
         self.pcnet32_tx(ctx)              # under lp->lock
         if work < budget:
             self.net.napi_complete(ctx, self.napi)
@@ -494,19 +521,35 @@ class Pcnet32:
     # --- transmit -------------------------------------------------------------
     def qdisc_enqueue(self, ctx: ExecContext, skb: SkBuff) -> int:
         """__dev_xmit_skb with pfifo_fast: bypass when idle, else queue up to tx_queue_len."""
+        traced = ctx.tracer is not None       # the plans below are marks: tracer only
         if not self.qdisc and len(self.tx_inflight) < self.tx_ring_size:
+            if traced:
+                ctx.run(self.plan_direct_xmit)
             self.dev_hard_start_xmit(ctx, skb)
+            if traced:
+                ctx.run(self.plan_direct_xmit_exit)
             return NET_XMIT_SUCCESS
         if len(self.qdisc) >= self.config.tx_queue_len:
+            if traced:
+                ctx.run(self.plan_enqueue_drop)
             self.tx_dropped += 1
             return NET_XMIT_DROP
+        if traced:
+            ctx.run(self.plan_enqueue)
         self.qdisc.append(skb)
         return NET_XMIT_SUCCESS
 
     def dev_hard_start_xmit(self, ctx: ExecContext, skb: SkBuff) -> None:
+        """The taps first (dev_queue_xmit_nit, while ptype_all is not empty), then the
+        driver's ndo_start_xmit (dev.c:1806-1830)."""
+        traced = ctx.tracer is not None
+        if traced:
+            ctx.run(self.plan_hard_start_xmit)
         if self.net.ptype_all:
             self.net.dev_queue_xmit_nit(ctx, skb)
         self.pcnet32_start_xmit(ctx, skb)
+        if traced:
+            ctx.run(self.plan_hard_start_xmit_exit)
 
     def pcnet32_start_xmit(self, ctx: ExecContext, skb: SkBuff) -> None:
         """Fill a TX descriptor (OWN|STP|ENP) and kick the chip with TDMD."""

@@ -13,9 +13,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from lsfsim.bpf import FilterError, Program, SkbMeta
+from lsfsim.bpf import FilterError, Program, SkbMeta, uses_skb_meta
+from lsfsim.kernel.calls import (
+    ALLOC_SKB,
+    KFREE_SKB_OWNED,
+    LOCAL_BH_DISABLE,
+    SKB_CLONE_CALLEES,
+    copy_to_user,
+    folded,
+    socketcall_steps,
+)
 from lsfsim.kernel.context import KernelContext
-from lsfsim.kernel.cpu import ExecContext, Plan, charge, enter, exit_, mark, variable
+from lsfsim.kernel.cpu import (
+    ExecContext,
+    Plan,
+    Step,
+    charge,
+    enter,
+    exit_,
+    fold,
+    mark,
+    self_time,
+    variable,
+)
 from lsfsim.kernel.skbuff import PACKET_LOOPBACK, SkBuff
 from lsfsim.kernel.sock import Sock
 
@@ -26,15 +46,6 @@ SOCK_RAW = 3
 # sk_add_node on the packet socket list.
 PACKET_SOCK_REFCNT = 3
 SIZEOF_SK_FILTER = 24   # struct sk_filter on x86_64, 2.6.33 (cbpf-versions.md §4)
-
-
-def uses_skb_meta(program: Program) -> bool:
-    """Whether a program can read sk_buff fields (ancillary loads), so needs an SkbMeta."""
-    for code, _jt, _jf, k in program.insns:
-        is_load = code & 0x07 == 0x00 and code & 0xE0 in (0x20, 0x40)   # LD ABS / LD IND
-        if is_load and (code & 0xE0 == 0x40 or k & 0x80000000):
-            return True
-    return False
 
 
 class PacketSock(Sock):
@@ -71,11 +82,14 @@ class PacketSock(Sock):
         self._build_plans(kernel)
 
     def _build_plans(self, kernel: KernelContext) -> None:
-        """packet_rcv's and packet_recvmsg's fixed call sequences (lecture trace order)."""
+        """packet_rcv's, packet_recvmsg's and packet_sendmsg's fixed call sequences, nested
+        as in the lecture's traces (tests/trace/kernel_trees.txt).  Inline functions
+        are not calls: run_filter and __skb_queue_tail are packet_rcv's (so is their
+        cost), packet_snd (one call site) is packet_sendmsg's."""
         c = kernel.costs
         plan = kernel.plan
         head = (enter("packet_rcv"), charge("packet_rcv", c.packet_rcv), mark("skb_push"),
-                mark("local_bh_disable"))
+                *folded(LOCAL_BH_DISABLE))
         run_filter = (variable("sk_run_filter", c.sk_run_filter), mark("local_bh_enable"))
         no_filter = (mark("local_bh_enable"),)
         self.plan_rcv_filter = plan(*head, *run_filter)
@@ -83,33 +97,77 @@ class PacketSock(Sock):
         # drop_n_restore / drop_n_acct: consume_skb drops our reference (a whole free when
         # the skb was not shared)
         self.plan_drop_shared = plan(charge("consume_skb", c.kfree_skb), exit_("packet_rcv"))
-        self.plan_drop_owned = plan(charge("consume_skb", c.consume_skb), exit_("packet_rcv"))
+        self.plan_drop_owned = plan(enter("consume_skb"), charge("consume_skb", c.consume_skb),
+                                    *folded(KFREE_SKB_OWNED), exit_("consume_skb"),
+                                    exit_("packet_rcv"))
         self.plan_loopback = plan(*head, mark("local_bh_enable"), charge("consume_skb", c.kfree_skb),
                                   exit_("packet_rcv"))
-        clone = (enter("skb_clone"), charge("skb_clone", c.skb_clone), exit_("skb_clone"),
-                 charge("kfree_skb", c.kfree_skb))
+        clone = (enter("skb_clone"), charge("skb_clone", c.skb_clone), *folded(SKB_CLONE_CALLEES),
+                 exit_("skb_clone"), charge("kfree_skb", c.kfree_skb))
+        # dev_parse_header is inline (its callee eth_header_parse is traced); pskb_trim,
+        # skb_set_owner_r and __skb_queue_tail are inline: their cost is packet_rcv's own
         queue = (mark("eth_header_parse"), mark("_raw_spin_lock"),
-                 charge("__skb_queue_tail", c.skb_queue_tail), mark("_raw_spin_unlock"))
+                 self_time("packet_rcv", c.skb_queue_tail), mark("_raw_spin_unlock"))
         # the whole accepted path, from the entry, for each (filtered, shared, wakes a
         # sleeper): joined from these parts when first needed (see _accept_plan)
         self.accept_plans = kernel.plan_group(
             head=head, filter=run_filter, no_filter=no_filter, clone=clone, queue=queue,
             readable=self.readable_steps(c, False), readable_wake=self.readable_steps(c, True),
             exit=(exit_("packet_rcv"),))
-        # sys_recvfrom -> sock_recvmsg -> packet_recvmsg -> skb_recv_datagram (may sleep)
-        self.plan_recvfrom = plan(enter("sys_recvfrom"), charge("sys_recvfrom", c.sys_recvfrom),
-                                  mark("sockfd_lookup_light"), enter("sock_recvmsg"),
-                                  enter("packet_recvmsg"),
-                                  charge("packet_recvmsg", c.packet_recvmsg),
-                                  enter("skb_recv_datagram"))
-        # ... dequeued: copy (variable: bytes), free, return to user space
+        bits = kernel.word_bits
+        call_in, call_out = socketcall_steps(bits, c)
+        to_user = copy_to_user(bits)
+        # sys_recvfrom -> sock_recvmsg -> packet_recvmsg -> skb_recv_datagram ->
+        # __skb_recv_datagram: a look at the queue under its lock (sleep if empty)
+        peek = (mark("_raw_spin_lock_irqsave"), mark("_raw_spin_unlock_irqrestore"))
+        self.plan_recvfrom = plan(
+            *call_in, enter("sys_recvfrom"), charge("sys_recvfrom", c.sys_recvfrom),
+            *folded("sockfd_lookup_light() { fget_light(); }"), fold("sock_recvmsg"),
+            *folded("security_socket_recvmsg() { cap_socket_recvmsg(); }"),
+            enter("packet_recvmsg"), charge("packet_recvmsg", c.packet_recvmsg),
+            fold("skb_recv_datagram"), fold("__skb_recv_datagram"), *peek)
+        # ... the queue was empty: wait_for_packet -> schedule_timeout -> schedule spans
+        # the sleep, as in ftrace (a context switch away, the wait, and one back)
+        self.plan_sleep = plan(
+            fold("wait_for_packet"),
+            *folded("prepare_to_wait_exclusive() { _raw_spin_lock_irqsave();"
+                    " _raw_spin_unlock_irqrestore(); }"),
+            fold("schedule_timeout"), enter("schedule"), charge("schedule", c.schedule))
+        self.plan_woken = plan(self_time("schedule", c.schedule), exit_("schedule"),
+                               exit_("schedule_timeout"), mark("finish_wait"),
+                               exit_("wait_for_packet"), *peek)
+        # ... dequeued: copy (variable: bytes), the sockaddr_ll, free, return to user space
         self.plan_recvfrom_done = plan(
-            mark("_raw_spin_lock_irqsave"), exit_("skb_recv_datagram"),
+            exit_("__skb_recv_datagram"), exit_("skb_recv_datagram"),
+            enter("skb_copy_datagram_iovec"),
             variable("skb_copy_datagram_iovec", c.skb_copy_datagram_iovec),
-            mark("sock_recv_ts_and_drops"), enter("skb_free_datagram"),
-            charge("skb_free_datagram", c.skb_free_datagram), mark("sock_rfree"),
+            *folded(f"memcpy_toiovec() {{ {to_user}(); }}"), exit_("skb_copy_datagram_iovec"),
+            mark("sock_recv_ts_and_drops"), mark("memcpy"),
+            enter("skb_free_datagram"), charge("skb_free_datagram", c.skb_free_datagram),
+            *folded("consume_skb() { __kfree_skb() { skb_release_head_state() { sock_rfree(); }"
+                    " skb_release_data() { kfree(); } kmem_cache_free(); } }"),
             exit_("skb_free_datagram"), exit_("packet_recvmsg"), exit_("sock_recvmsg"),
-            mark("move_addr_to_user"), exit_("sys_recvfrom"))
+            *folded(f"move_addr_to_user() {{ audit_sockaddr(); {to_user}(); }}"),
+            exit_("sys_recvfrom"), *call_out)
+        # sys_sendto -> sock_sendmsg -> packet_sendmsg (packet_snd inlined: its cost is
+        # packet_sendmsg's) -> dev_queue_xmit (net/socket.c, af_packet.c:1151)
+        send_head = (
+            *call_in, enter("sys_sendto"), charge("sys_sendto", c.sys_sendto),
+            *folded("sockfd_lookup_light() { fget_light(); }"
+                    " move_addr_to_kernel() { _copy_from_user(); audit_sockaddr(); }"),
+            fold("sock_sendmsg"), *folded("security_socket_sendmsg() { cap_socket_sendmsg(); }"),
+            enter("packet_sendmsg"), variable("packet_sendmsg", c.packet_snd),
+            *folded("dev_get_by_index() { dev_get_by_index_rcu(); }"))
+        send_tail = (exit_("packet_sendmsg"), exit_("sock_sendmsg"), exit_("sys_sendto"),
+                     *call_out)
+        self.plan_sendto = plan(*send_head, *folded(
+            f"sock_alloc_send_skb() {{ sock_alloc_send_pskb() {{ {ALLOC_SKB} }} }} skb_put();"
+            " memcpy_fromiovec() { _copy_from_user(); }"))
+        self.plan_sendto_exit = plan(*send_tail)
+        self.plan_sendto_emsgsize = plan(*send_head, *send_tail)
+        self.plan_sendto_eagain = plan(
+            *send_head, *folded("sock_alloc_send_skb() { sock_alloc_send_pskb(); }"), *send_tail)
+        self.packet_snd_per_byte = c.packet_snd_per_byte
 
     def _accept_plan(self, key: int) -> Plan:
         """The accepted path's plan; ``key`` = 4 * filtered + 2 * shared + wakes a sleeper."""
@@ -119,31 +177,46 @@ class PacketSock(Sock):
 
     # --- control path -------------------------------------------------------
     def sk_attach_filter(self, ctx: ExecContext, program: Program) -> str | None:
-        """SO_ATTACH_FILTER: charge, copy, sk_chk_filter; return the errno name or None.
+        """SO_ATTACH_FILTER (net/core/filter.c:496): sock_kmalloc, copy, sk_chk_filter.
 
-        On failure the socket keeps its previous filter, as in the kernel.
+        Returns the errno name or None.  On failure the socket keeps its previous
+        filter, as in the kernel.
         """
+        err, steps = self._attach(program)
+        ctx.run_once(*steps)
+        return err
+
+    def _attach(self, program: Program) -> tuple[str | None, tuple[Step, ...]]:
+        """sk_attach_filter's effect: the errno name or None, and the calls it made."""
         costs = self.kernel.costs
         config = self.kernel.config
         n = len(program)
-        ctx.enter("sk_attach_filter")
-        ctx.charge("sk_attach_filter", costs.sk_attach_filter + n * costs.sk_attach_filter_per_insn)
+        steps: list[Step] = [
+            enter("sk_attach_filter"),
+            charge("sk_attach_filter", costs.sk_attach_filter + n * costs.sk_attach_filter_per_insn)]
         size = 8 * n + SIZEOF_SK_FILTER
         if size > config.optmem_max or self.sk_omem_alloc + size >= config.optmem_max:
-            ctx.exit("sk_attach_filter")
-            return "ENOMEM"
-        ctx.charge("sk_chk_filter", costs.sk_chk_filter + n * costs.sk_chk_filter_per_insn)
+            steps += (mark("sock_kmalloc"), exit_("sk_attach_filter"))
+            return "ENOMEM", tuple(steps)
+        steps += (*folded("sock_kmalloc() { __kmalloc() { get_slab(); } }"),
+                  mark("_copy_from_user"),
+                  charge("sk_chk_filter", costs.sk_chk_filter + n * costs.sk_chk_filter_per_insn))
         try:
             compiled = program.compile(config.version)
         except FilterError as exc:
-            ctx.exit("sk_attach_filter")
-            return exc.errno
+            steps += (mark("kfree"), exit_("sk_attach_filter"))   # sk_filter_uncharge
+            return exc.errno, tuple(steps)
+        # rcu_read_lock_bh / rcu_read_unlock_bh around the swap; the old filter, if
+        # any, is released after a grace period (sk_filter_delayed_uncharge)
+        steps += (*folded(LOCAL_BH_DISABLE), mark("local_bh_enable"))
+        if self.program is not None:
+            steps.append(mark("call_rcu_bh"))
+        steps.append(exit_("sk_attach_filter"))
         self.sk_omem_alloc = size
         self.program = program
         self._filter = compiled.counted
-        self._needs_meta = uses_skb_meta(program)
-        ctx.exit("sk_attach_filter")
-        return None
+        self._needs_meta = uses_skb_meta(program.insns)
+        return None, tuple(steps)
 
     # --- receive ------------------------------------------------------------
     def packet_rcv(self, ctx: ExecContext, skb: SkBuff, shared: bool,

@@ -34,6 +34,28 @@ LATENCY_STAGES_PRE_NAPI = ("nic_dma", "rx_ring", "backlog", "softirq", "socket_q
                            "recvfrom")
 
 
+def word_bits(config: KernelConfig) -> int:
+    """The kernel's machine word in bits: 32 for i386, 64 for x86_64.
+
+    Read from the model's ``kernel`` (or ``kernel.skb``) table when it says:
+    ``word_size`` in bytes, ``word_bits``, or ``arch`` ("i386", "x86_64"); 64
+    otherwise, the word of the models that say nothing.  It decides what only
+    an i386 kernel's traces show (``sys_socketcall``, an out-of-line
+    ``copy_to_user``).
+    """
+    for table in (config, getattr(config, "skb", None)):
+        size = getattr(table, "word_size", None)
+        if size:
+            return 8 * int(size)
+        bits = getattr(table, "word_bits", None)
+        if bits:
+            return int(bits)
+        arch = getattr(table, "arch", None)
+        if isinstance(arch, str) and arch:
+            return 32 if arch in ("i386", "i686", "x86_32", "x86") else 64
+    return 64
+
+
 class KernelContext:
     """The kernel's view of the machine: environment, configuration, CPUs, plans, probes."""
 
@@ -52,6 +74,7 @@ class KernelContext:
             net_skb_pad=skb.net_skb_pad,
             includes_shinfo=self.kver >= (3, 2),
         )
+        self.word_bits = word_bits(config)
         self.rng = random.Random(seed)
         self.tracer = tracer
         self.hooks = hooks if hooks is not None else Hooks()

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from lsfsim.kernel.context import KernelContext
 from lsfsim.kernel.costs import Costs
-from lsfsim.kernel.cpu import ExecContext, charge, enter, exit_
+from lsfsim.kernel.cpu import ExecContext, charge, enter, exit_, fold, mark
 from lsfsim.kernel.skbuff import SkBuff
 
 SO_RCVBUF = 8
@@ -58,10 +58,21 @@ class Sock:
 
     @staticmethod
     def readable_steps(costs: Costs, wake: bool) -> tuple[tuple[int, str, float], ...]:
-        """sock_def_readable's calls, with try_to_wake_up when a sleeper is woken."""
-        woken = (charge("try_to_wake_up", costs.try_to_wake_up),) if wake else ()
+        """sock_def_readable's calls (net/core/sock.c): the callback lock, and when a
+        reader sleeps in recvfrom, wake_up_interruptible_sync_poll's way down to
+        try_to_wake_up (receiver_wake_function is datagram.c's wait_for_packet's)."""
+        woken: tuple[tuple[int, str, float], ...] = ()
+        if wake:
+            chain = ("__wake_up_common", "receiver_wake_function", "autoremove_wake_function",
+                     "default_wake_function")
+            woken = (fold("__wake_up_sync_key"), mark("_raw_spin_lock_irqsave"),
+                     *(fold(fn) for fn in chain),
+                     charge("try_to_wake_up", costs.try_to_wake_up),
+                     *(exit_(fn) for fn in reversed(chain)),
+                     mark("_raw_spin_unlock_irqrestore"), exit_("__wake_up_sync_key"))
         return (enter("sock_def_readable"), charge("sock_def_readable", costs.sock_def_readable),
-                *woken, exit_("sock_def_readable"))
+                mark("_raw_read_lock"), *woken, mark("_raw_read_unlock"),
+                exit_("sock_def_readable"))
 
     # --- SO_RCVBUF ----------------------------------------------------------
     def set_rcvbuf(self, val: int) -> int:
