@@ -133,7 +133,7 @@ class Machine:
                                     f"(the model has {hw.cpu.count})")
         kernel = self.kernel_context = KernelContext(
             self.env, model.kernel, hw.cpu.count, scenario.seed, tracer=tracer,
-            hooks=self.hooks)
+            hooks=self.hooks, napi=scenario.napi)
         self.softirq = NetRxSoftirq(kernel)
         self.net = NetCore(kernel)
         self.cpus = kernel.cpus

@@ -182,6 +182,7 @@ class Reader:
         queue = sock.sk_receive_queue
         latency = kernel.latency                  # StageLatency: rows of timestamps
         latency_pending, latency_limit = latency.pending, latency.limit
+        backlog_stage = "backlog" in latency.stages   # pre-NAPI: netif_rx's queueing time
         buflen = self.buflen
         work = self.work
         copied_hook = kernel.hooks.copied
@@ -231,8 +232,12 @@ class Reader:
             if returned_hook is not None:
                 returned_hook(sock, skb, skb.len if skb.len <= buflen else buflen, now)
             if skb.pkt_type != PACKET_OUTGOING:   # the latency of received packets only
-                latency_pending.extend((skb.t_wire, skb.t_dma, skb.t_poll, skb.t_enq, t_deq,
-                                        now))
+                if backlog_stage:
+                    latency_pending.extend((skb.t_wire, skb.t_dma, skb.t_backlog, skb.t_poll,
+                                            skb.t_enq, t_deq, now))
+                else:
+                    latency_pending.extend((skb.t_wire, skb.t_dma, skb.t_poll, skb.t_enq,
+                                            t_deq, now))
                 if len(latency_pending) >= latency_limit:
                     latency.fold()
             if work:

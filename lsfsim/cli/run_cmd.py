@@ -19,7 +19,7 @@ from lsfsim.cli.scenario_options import (  # noqa: F401  (scenario_from_options:
     scenario_from_options,
     scenario_options,
 )
-from lsfsim.outputs import check_output, check_output_dir
+from lsfsim.outputs import check_output, check_output_dir, open_output
 
 
 def frame_count(count: int | None, packets: int | None) -> int | None:
@@ -88,6 +88,7 @@ def register(app: typer.Typer) -> None:
         packets: options.Packets = None,
         json_out: str = typer.Option(None, "--json", help="Write every counter and statistic to FILE ('-': stdout)."),
         report: str = typer.Option(None, "--report", help="Write a self-contained HTML report (with plots) to DIR."),
+        fates: str = typer.Option(None, "--fates", help="Write where each frame ended to FILE ('-': stdout), one record per frame as it becomes final: JSON lines, or CSV if FILE ends in .csv."),
         proc: bool = typer.Option(False, "--proc", help="Print /proc/net/dev, softnet_stat, packet and PACKET_STATISTICS as at the end."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary, no progress bar."),
     ) -> None:
@@ -100,25 +101,36 @@ def register(app: typer.Typer) -> None:
             check_output(json_out, "--json")
         if report:
             check_output_dir(report, "--report")
+        if fates:
+            check_output(fates, "--fates")
+            if fates == "-" and json_out == "-":
+                raise InputError("--json - and --fates -: only one of them can have stdout")
         given = replace(scenario, count=frame_count(scenario.count, packets))
         built = given.build()
         loaded = load_model(built.model)
-        probes = []
+        probes: list[Any] = []
         if report:
             from lsfsim.report.sampler import Sampler
 
             probes.append(Sampler())
         from lsfsim.machine import Machine
 
-        with refused_filter_is_input_error():
-            machine = Machine(loaded, built, probes=probes)
-        progress = LateProgress(enabled=not quiet)
-        try:
-            result = machine.run(progress=progress)
-        finally:
-            progress.close()
-        # with --json -, stdout carries the JSON alone: the rest goes to stderr
-        to_stderr = json_out == "-"
+        with contextlib.ExitStack() as outputs:
+            if fates:                 # streamed during the run; in place only if it ends well
+                from lsfsim.fates import FateFile, FateTracker
+
+                fh = outputs.enter_context(open_output(fates, "w"))
+                probes.append(FateTracker(FateFile(fh, fates.lower().endswith(".csv"),
+                                                   len(built.sockets))))
+            with refused_filter_is_input_error():
+                machine = Machine(loaded, built, probes=probes)
+            progress = LateProgress(enabled=not quiet)
+            try:
+                result = machine.run(progress=progress)
+            finally:
+                progress.close()
+        # with --json - (or --fates -), stdout carries the JSON alone: the rest goes to stderr
+        to_stderr = json_out == "-" or fates == "-"
         if json_out == "-":
             typer.echo(result.to_json())
         elif json_out:

@@ -30,18 +30,34 @@ from lsfsim.outputs import check_output, open_output
 DEFAULT_BYTES = 30_000
 
 
-def _run(loaded: Any, scenario: Any, **listeners: Any) -> Any:
+def _run(loaded: Any, scenario: Any, probes: Any = (), **listeners: Any) -> Any:
     """run_traced with the progress bar of ``lsfsim run`` and its refused-filter line."""
     from lsfsim.trace import run_traced
 
     progress = LateProgress()
     try:
         with refused_filter_is_input_error():
-            result = run_traced(loaded, scenario, progress=progress, **listeners)
+            result = run_traced(loaded, scenario, progress=progress, probes=probes,
+                                **listeners)
     finally:
         progress.close()
     print_warnings(result)
     return result
+
+
+def _write_lifecycles(path: str, recorder: Any, ends: dict[int, dict[str, Any]],
+                      frames: list[int]) -> None:
+    """One JSON line per frame: its stages as the table shows them, and its fate record."""
+    import json
+
+    with open_output(path, "w") as out:
+        for index in frames:
+            life = recorder.records.get(index)
+            stages = [] if life is None else [
+                {"stage": stage, "t": t, "where": where} for stage, t, where in life.stages()]
+            out.write(json.dumps({"frame": index,
+                                  "fate": life.fate if life is not None else None,
+                                  "stages": stages, "end": ends.get(index)}) + "\n")
 
 
 def _indexes(spec: str, option: str) -> frozenset[int]:
@@ -63,6 +79,7 @@ def register(app: typer.Typer) -> None:
         cpu: int = typer.Option(None, "--cpu", min=0, help="Only this CPU (like per_cpu/cpuN/trace)."),
         fmt: str = typer.Option("text", "--format", help="text (function_graph) | json (one event per line)."),
         overhead: bool = typer.Option(False, "--overhead", help="Add the model's tracer_overhead per traced call to durations."),
+        abstime: bool = typer.Option(False, "--abstime", help="Start each text line with its simulated time in seconds, like ftrace's funcgraph-abstime."),
         output: str = typer.Option(None, "--output", "-o", help="Write to FILE instead of stdout."),
     ) -> None:
         """The simulated kernel's execution as ftrace's function_graph tracer prints it."""
@@ -75,6 +92,9 @@ def register(app: typer.Typer) -> None:
                              "(--count is the number of frames to offer, as everywhere)")
         if fmt not in ("text", "json"):
             raise InputError(f"--format: {fmt!r} is not text or json")
+        if abstime and fmt == "json":
+            raise InputError("--abstime: the JSON events carry their time already (ts); "
+                             "it applies to --format text")
         if output:
             check_output(output, "--output")
         globs = None
@@ -100,7 +120,7 @@ def register(app: typer.Typer) -> None:
             if fmt == "json":
                 tracer.write_json(out)
             else:
-                tracer.write_text(out)
+                tracer.write_text(out, abstime=abstime)
 
     @app.command("lifecycle")
     @one_line_errors
@@ -110,6 +130,7 @@ def register(app: typer.Typer) -> None:
         frames: str = typer.Argument(..., metavar="N[,M...]", help="Frame indexes (0-based; N:M ranges too)."),
         packets: options.Packets = None,
         plot: str = typer.Option(None, "--plot", help="Draw a timeline (Gantt chart by CPU and context) to FILE.png or FILE.svg."),
+        json_out: str = typer.Option(None, "--json", help="Write each frame's stages and fate record (as run --fates) to FILE as JSON lines ('-': stdout, instead of the tables)."),
     ) -> None:
         """Every stage the given packets went through, with simulated timestamps."""
         from rich.console import Console
@@ -123,6 +144,8 @@ def register(app: typer.Typer) -> None:
             raise InputError(f"--plot: {plot}: the file name must end in .png or .svg")
         if plot is not None:
             check_output(plot, "--plot")
+        if json_out is not None:
+            check_output(json_out, "--json")
         given = replace(scenario, count=frame_count(scenario.count, packets))
         built = given.build(default_nc_bytes=DEFAULT_BYTES)
         loaded = load_model(built.model)
@@ -130,23 +153,38 @@ def register(app: typer.Typer) -> None:
         tracer = None
         if plot is not None:
             tracer = FtraceTracer(activity=True, calls=False)   # busy intervals only
-        result = _run(loaded, built, tracer=tracer, recorder=recorder)
+        ends: dict[int, dict[str, Any]] = {}
+        probes = []
+        if json_out is not None:
+            from lsfsim.fates import FateTracker
+
+            def keep(record: dict[str, Any]) -> None:
+                if record["frame"] in wanted:
+                    ends[record["frame"]] = record
+
+            probes.append(FateTracker(keep))
+        result = _run(loaded, built, tracer=tracer, recorder=recorder, probes=probes)
         offered = result["offered"]
         missing = sorted(i for i in wanted if i >= offered)
         if missing:
             raise InputError(f"frame {missing[0]}: the run offered only {offered} frames "
                              f"(indexes 0..{offered - 1})")
-        console = Console()
+        if json_out is not None:
+            _write_lifecycles(json_out, recorder, ends, sorted(wanted))
+        console = Console(stderr=json_out == "-")
         for index in sorted(wanted):
+            if json_out == "-":
+                break
             if index in recorder:
                 console.print(render_table(recorder[index]))
             else:
                 console.print(f"frame {index}: offered, but not polled, dropped or "
                               f"recorded by the end of the run")
         if plot is not None:
-            from lsfsim.trace.timeline import plot_timeline, timeline_bars
+            from lsfsim.trace.timeline import frames_title, plot_timeline, timeline_bars
 
             timeline = timeline_bars(tracer, recorder.sorted(), loaded.hardware.cpu.count)
-            plot_timeline(timeline, plot, title=f"{loaded.name}: frames "
-                          f"{', '.join(str(i) for i in sorted(wanted))}")
+            mode = "" if built.napi else ", pre-NAPI"
+            plot_timeline(timeline, plot, title=f"{loaded.name}{mode}: "
+                          f"{frames_title(sorted(wanted))}")
             typer.echo(f"timeline: {plot}")

@@ -28,6 +28,10 @@ from lsfsim.stats import StageLatency
 
 # a received packet's stages, wire to user space (plus "total", the whole span)
 LATENCY_STAGES = ("nic_dma", "rx_ring", "softirq", "socket_queue", "recvfrom")
+# pre-NAPI, the interrupt handler's netif_rx queues the skb on the CPU's backlog and
+# process_backlog takes it later, in the softirq: the wait between is a stage of its own
+LATENCY_STAGES_PRE_NAPI = ("nic_dma", "rx_ring", "backlog", "softirq", "socket_queue",
+                           "recvfrom")
 
 
 def word_bits(config: KernelConfig) -> int:
@@ -43,7 +47,8 @@ class KernelContext:
     """The kernel's view of the machine: environment, configuration, CPUs, plans, probes."""
 
     def __init__(self, env: simpy.Environment, config: KernelConfig, ncpus: int, seed: int,
-                 tracer: CallTracer | None = None, hooks: Hooks | None = None) -> None:
+                 tracer: CallTracer | None = None, hooks: Hooks | None = None,
+                 napi: bool = True) -> None:
         self.env = env
         self.config = config
         self.kver = config.version_tuple
@@ -63,7 +68,7 @@ class KernelContext:
         self.hooks = hooks if hooks is not None else Hooks()
         self.profile: defaultdict[str, float] = defaultdict(float)
         self.calls: defaultdict[str, int] = defaultdict(int)
-        self.latency = StageLatency(LATENCY_STAGES)
+        self.latency = StageLatency(LATENCY_STAGES if napi else LATENCY_STAGES_PRE_NAPI)
         self.plans: list[Plan | PlanGroup] = []
         self.cpus = [CPU(env, i) for i in range(ncpus)]
 

@@ -171,6 +171,7 @@ class NetCore:
                 self.napi_schedule(ctx, backlog, charged=True)
             else:
                 ctx.run(self.plan_netif_rx)
+            skb.t_backlog = ctx.t                 # joins the backlog (lifecycle, latency)
             queue.append(skb)
             return True
         ctx.run(self.plan_netif_rx_drop)
@@ -195,7 +196,7 @@ class NetCore:
         work = 0
         while work < budget and queue:
             skb = queue.popleft()
-            skb.t_poll = ctx.t
+            skb.t_poll = ctx.t                    # the backlog's poll took it (t_backlog: queued)
             self.netif_receive_skb(ctx, skb)
             work += 1
             if ctx.task is None:

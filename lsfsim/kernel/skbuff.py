@@ -36,7 +36,8 @@ class SkBuff:
 
     __slots__ = (
         "data", "len", "truesize", "users", "pkt_type", "protocol", "id",
-        "t_wire", "t_dma", "t_irq", "t_poll", "t_enq", "cloned", "sk", "network_offset",
+        "t_wire", "t_dma", "t_irq", "t_poll", "t_backlog", "t_enq", "cloned", "sk",
+        "network_offset",
     )
 
     def __init__(self, data: bytes, truesize: int, pkt_id: int = -1) -> None:
@@ -50,7 +51,8 @@ class SkBuff:
         self.t_wire = 0.0   # first bit on the wire
         self.t_dma = 0.0    # descriptor handed to the host (OWN cleared)
         self.t_irq = 0.0    # the hard IRQ that led to its poll
-        self.t_poll = 0.0   # pcnet32_rx_entry picked it up
+        self.t_poll = 0.0   # pcnet32_rx_entry picked it up (pre-NAPI: process_backlog)
+        self.t_backlog = 0.0   # pre-NAPI: netif_rx queued it on the CPU's backlog
         self.t_enq = 0.0    # queued on a socket
         self.cloned = False
         self.sk: SkOwner | None = None
@@ -73,6 +75,7 @@ class SkBuff:
         nskb.t_dma = self.t_dma
         nskb.t_irq = self.t_irq
         nskb.t_poll = self.t_poll
+        nskb.t_backlog = self.t_backlog
         nskb.t_enq = 0.0
         nskb.cloned = True
         nskb.sk = None

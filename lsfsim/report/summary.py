@@ -19,6 +19,10 @@ DROP_PLACES = (
 )
 
 
+# frames not lost, not delivered either: where they were when the run stopped
+STILL_PLACES = ("in_rx_ring", "in_backlog", "on_wire")
+
+
 def _pct(part: float, whole: float) -> str:
     return f"{100.0 * part / whole:5.1f}%" if whole else "    -"
 
@@ -56,6 +60,58 @@ def capture_table(result: Result) -> Table:
     return t
 
 
+def offered_table(d: dict[str, Any]) -> Table:
+    """Where the frames offered on the wire ended: each drop place before the taps,
+    then netif_receive_skb; the rows add up to the frames offered."""
+    offered = d["offered"]
+    t = Table(title=f"where the {offered:,} frames offered on the wire ended",
+              title_justify="left")
+    t.add_column("place")
+    t.add_column("counter")
+    t.add_column("frames", justify="right")
+    t.add_column("% of offered", justify="right")
+    places = d["conservation"]["places"]
+    for key, label in DROP_PLACES:
+        t.add_row(label, key, f"{places[key]:,}", _pct(places[key], offered))
+    t.add_row("reached netif_receive_skb (the taps and IP)", "received",
+              f"{places['received']:,}", _pct(places["received"], offered))
+    for key in STILL_PLACES:
+        if places[key]:
+            t.add_row(f"still {key.replace('_', ' ')} at the end", key, f"{places[key]:,}",
+                      _pct(places[key], offered))
+    return t
+
+
+def socket_table(s: dict[str, Any]) -> Table:
+    """What one socket's packet_rcv saw, then what became of it.  A PF_PACKET tap sees
+    the frames from the wire and the host's own (dev_queue_xmit_nit: ACKs, senders),
+    shown apart; every percentage is of what the socket saw, which can exceed the
+    frames offered."""
+    seen, out = s["seen"], s["seen_outgoing"]
+    t = Table(title=f"socket {s['index']}: what packet_rcv saw, and what became of it",
+              title_justify="left")
+    t.add_column("packets seen / their fate")
+    t.add_column("counter")
+    t.add_column("packets", justify="right")
+    t.add_column("% of seen", justify="right")
+    t.add_row("seen: from the wire", "seen - seen_outgoing", f"{seen - out:,}",
+              _pct(seen - out, seen))
+    t.add_row("seen: sent by this host", "seen_outgoing", f"{out:,}", _pct(out, seen))
+    t.add_section()
+    rows = [
+        ("filter returned 0", "(none: silent)", s["filtered"]),
+        ("receive buffer full", "tp_drops / sk_drops", s["rcvbuf_drops"]),
+        ("read by the user", "recvfrom", s["delivered"]),
+    ]
+    if s["queued"]:
+        rows.append(("still queued at the end", "sk_receive_queue", s["queued"]))
+    if s["in_recvfrom"]:
+        rows.append(("in recvfrom at the end", "in_recvfrom", s["in_recvfrom"]))
+    for label, counter, n in rows:
+        t.add_row(label, counter, f"{n:,}", _pct(n, seen))
+    return t
+
+
 def summary_tables(result: Result) -> list[Table]:
     d = result.data
     tables: list[Table] = [capture_table(result)]
@@ -71,29 +127,8 @@ def summary_tables(result: Result) -> list[Table]:
                   f"{stage['bytes']:,}" if "bytes" in stage else "")
     tables.append(t)
 
-    t = Table(title="where packets ended", title_justify="left")
-    t.add_column("place")
-    t.add_column("counter")
-    t.add_column("packets", justify="right")
-    t.add_column("of offered", justify="right")
-    places = d["conservation"]["places"]
-    for key, label in DROP_PLACES:
-        t.add_row(label, key, f"{places[key]:,}", _pct(places[key], d["offered"]))
-    for s in d["sockets"]:
-        i = s["index"]
-        t.add_row(f"socket {i}: filter returned 0", "(none: silent)", f"{s['filtered']:,}",
-                  _pct(s["filtered"], s["seen"]))
-        t.add_row(f"socket {i}: receive buffer full", "tp_drops / sk_drops",
-                  f"{s['rcvbuf_drops']:,}", _pct(s["rcvbuf_drops"], s["seen"]))
-        t.add_row(f"socket {i}: read by the user", "recvfrom", f"{s['delivered']:,}",
-                  _pct(s["delivered"], s["seen"]))
-        if s["queued"] or s["in_recvfrom"]:
-            t.add_row(f"socket {i}: still queued", "sk_receive_queue", f"{s['queued']:,}", "")
-    for key in ("in_rx_ring", "in_backlog", "on_wire"):
-        if places[key]:
-            t.add_row(f"still in {key[3:] if key.startswith('in_') else key}", key,
-                      f"{places[key]:,}", "")
-    tables.append(t)
+    tables.append(offered_table(d))
+    tables += [socket_table(s) for s in d["sockets"]]
 
     t = Table(title="NIC and softirq", title_justify="left")
     t.add_column("counter")

@@ -18,13 +18,15 @@ __all__ = ["FtraceTracer", "LifecycleRecorder", "LifecycleTee", "PacketLife",
 
 def run_traced(model: Any, scenario: Any, tracer: FtraceTracer | None = None,
                recorder: LifecycleRecorder | None = None, source: Any = None,
-               progress: Any = None) -> Any:
-    """Run ``scenario`` on ``model`` (a Model or a model name) with the given listeners."""
+               progress: Any = None, probes: Any = ()) -> Any:
+    """Run ``scenario`` on ``model`` (a Model or a model name) with the given listeners
+    (and more ``probes``)."""
     from lsfsim.config.model import load_model
     from lsfsim.machine import Machine
 
     if isinstance(model, str):
         model = load_model(model)
-    probes: list[Any] = [x for x in (recorder, tracer) if x is not None]
-    machine = Machine(model, scenario, tracer=tracer, source=source, probes=probes)
+    listeners: list[Any] = [x for x in (recorder, tracer) if x is not None]
+    machine = Machine(model, scenario, tracer=tracer, source=source,
+                      probes=[*listeners, *probes])
     return machine.run(progress=progress)

@@ -83,12 +83,13 @@ class FtraceTracer(CallTreeBuilder):
         return self.activity_log.busy_intervals()
 
     # --- output ---------------------------------------------------------------
-    def write_text(self, fp: IO[str]) -> int:
-        """Write the function_graph text; return the number of lines written."""
-        return output.write_text(self.sorted_lines(), self.ncpus, fp)
+    def write_text(self, fp: IO[str], abstime: bool = False) -> int:
+        """Write the function_graph text (``abstime``: with funcgraph-abstime's time
+        column); return the number of lines written."""
+        return output.write_text(self.sorted_lines(), self.ncpus, fp, abstime)
 
-    def iter_text(self) -> Iterator[str]:
-        return output.iter_text(self.sorted_lines(), self.ncpus)
+    def iter_text(self, abstime: bool = False) -> Iterator[str]:
+        return output.iter_text(self.sorted_lines(), self.ncpus, abstime)
 
     def write_json(self, fp: IO[str]) -> int:
         """One JSON object per line: ts, cpu, task, type, depth, fn, duration, self, ..."""

@@ -20,12 +20,20 @@ looks at the ring.  A frame whose DMA completes during a NAPI run started by
 an earlier IRQ is picked up by that run, so its ``t_irq`` precedes its
 ``t_dma``.
 
+Pre-NAPI (``--no-napi``) the driver's receive runs in the interrupt handler:
+it takes the descriptor (``t_poll``, hard-IRQ context), ``netif_rx`` queues the
+skb on the CPU's backlog (``t_backlog``), and ``process_backlog``, the
+backlog's poll in the softirq, takes it later (``t_backlog_poll``) and hands it
+to ``netif_receive_skb``; the frame waits on the backlog in between.  Then
+
+    poll <= backlog <= backlog poll <= verdict
+
 Frames the host sends (pkt_type PACKET_OUTGOING, skb.id == -1) have no wire
 index and are not recorded.
 
 Drop places (``nic_dropped(frame, place)``; ``softnet_dropped(ctx, skb)`` for the
-pre-NAPI backlog) are listed in DROP_PLACES; the simulator reports the first two
-today (see docs/tracing.md).
+pre-NAPI backlog) are listed in DROP_PLACES (see docs/tracing.md); ``drop_points``
+gives every drop of a frame, with its time, for the timeline's markers.
 """
 
 from __future__ import annotations
@@ -86,6 +94,11 @@ class PacketLife:
     t_poll: float | None = None        # taken off the ring by the driver's poll
     poll_cpu: int | None = None
     poll_context: str | None = None    # "softirq" or "ksoftirqd/N" (or "hardirq" pre-NAPI)
+    napi: bool = True                  # False: the pre-NAPI driver (netif_rx, backlog)
+    t_backlog: float | None = None     # pre-NAPI: netif_rx queued it on the backlog
+    t_backlog_poll: float | None = None   # pre-NAPI: process_backlog took it off
+    backlog_cpu: int | None = None
+    backlog_context: str | None = None    # "softirq" or "ksoftirqd/N"
     dropped: str | None = None         # a key of DROP_PLACES
     t_drop: float | None = None        # when dropped after its poll (softnet_dropped)
     verdicts: list[Verdict] = field(default_factory=list)
@@ -100,21 +113,29 @@ class PacketLife:
         if self.t_wire_end is not None:
             out.append(("on the wire (last bit)", self.t_wire_end, ""))
         if self.dropped is not None and self.t_poll is None:
-            t = self.t_dma if self.t_dma is not None else (self.t_wire_end or self.t_wire or 0.0)
-            if self.dropped == "mac_filtered" and self.t_wire_end is not None:
-                t = self.t_wire_end
-            out.append((f"dropped: {self.dropped}", t,
+            out.append((f"dropped: {self.dropped}", self.nic_drop_time(),
                         DROP_PLACES.get(self.dropped, "NIC")))
             return out
         if self.t_dma is not None:
             out.append(("DMA done (OWN cleared)", self.t_dma, "NIC"))
         if self.t_irq is not None:
-            note = "before this frame's DMA: same NAPI run" if (
+            run = "same NAPI run" if self.napi else "same handler run"
+            note = f"before this frame's DMA: {run}" if (
                 self.t_dma is not None and self.t_irq < self.t_dma) else ""
             out.append(("IRQ raised", self.t_irq, note))
         if self.t_poll is not None:
-            out.append(("polled (pcnet32_poll)", self.t_poll,
-                        f"CPU {self.poll_cpu} {self.poll_context}"))
+            where = f"CPU {self.poll_cpu} {self.poll_context}"
+            if self.napi:
+                out.append(("polled (pcnet32_poll)", self.t_poll, where))
+            else:
+                out.append(("taken off the ring (pcnet32_rx)", self.t_poll,
+                            f"{where}: pcnet32_interrupt"))
+        if self.t_backlog is not None:
+            out.append(("netif_rx: queued on the backlog", self.t_backlog,
+                        f"CPU {self.poll_cpu} input_pkt_queue"))
+        if self.t_backlog_poll is not None:
+            out.append(("process_backlog takes it", self.t_backlog_poll,
+                        f"CPU {self.backlog_cpu} {self.backlog_context}"))
         for v in self.verdicts:
             if v.outcome == "queued":
                 out.append((f"sock{v.sock}: filter accepts", v.t, f"snaplen {v.snaplen}"))
@@ -134,6 +155,30 @@ class PacketLife:
         out.sort(key=lambda s: s[1])
         return out
 
+    def nic_drop_time(self) -> float:
+        """When the NIC or driver dropped the frame: the address filter at the frame's
+        last bit, the others when its DMA would have been done."""
+        if self.dropped == "mac_filtered" and self.t_wire_end is not None:
+            return self.t_wire_end
+        if self.t_dma is not None:
+            return self.t_dma
+        return self.t_wire_end or self.t_wire or 0.0
+
+    def drop_points(self) -> list[tuple[float, str]]:
+        """(time, what) of every drop of this frame: the NIC's or the backlog's, and each
+        socket that dropped it (its filter, or a full receive buffer)."""
+        points: list[tuple[float, str]] = []
+        if self.dropped is not None:
+            t = self.t_drop if self.t_drop is not None else self.nic_drop_time()
+            points.append((t, f"{DROP_PLACES.get(self.dropped, self.dropped)} "
+                              f"({self.dropped})"))
+        for v in self.verdicts:
+            if v.outcome == "filtered":
+                points.append((v.t, f"sock{v.sock}: filter returned 0"))
+            elif v.outcome == "rcvbuf_drop":
+                points.append((v.t, f"sock{v.sock}: receive buffer full"))
+        return points
+
     @property
     def fate(self) -> str:
         """A one-word summary: where the frame ended."""
@@ -141,6 +186,8 @@ class PacketLife:
             return self.dropped
         if self.t_poll is None:
             return "not polled"
+        if not self.napi and self.t_backlog_poll is None and not self.verdicts:
+            return "on the backlog"
         if self.copies:
             return "copied"
         if any(v.outcome == "queued" for v in self.verdicts):
@@ -148,6 +195,15 @@ class PacketLife:
         if self.verdicts:
             return self.verdicts[0].outcome
         return "no socket"
+
+
+def _context_name(ctx: ExecContext) -> str:
+    """Where kernel code ran, as the lifecycle names it: a thread's name in process
+    context (ksoftirqd/N), else the level (hardirq, softirq)."""
+    task = ctx.task
+    if task is not None and ctx.level == PROCESS:
+        return str(getattr(task, "name", "process"))
+    return LEVELS[ctx.level]
 
 
 class LifecycleRecorder:
@@ -160,10 +216,12 @@ class LifecycleRecorder:
         self.packets = frozenset(packets) if packets is not None else None
         self.records: dict[int, PacketLife] = {}
         self._frame_time: Any = None
+        self._napi = True
 
     def attach(self, machine: Machine) -> None:
-        """Learn the wire's timing (Machine(probes=[recorder]))."""
+        """Learn the wire's timing and the driver's mode (Machine(probes=[recorder]))."""
         self._frame_time = machine.wire.frame_time
+        self._napi = machine.scenario.napi
 
     def finish(self) -> None:
         """Nothing is pending: every hook records at once."""
@@ -189,11 +247,8 @@ class LifecycleRecorder:
         rec.t_irq = skb.t_irq
         rec.t_poll = skb.t_poll
         rec.poll_cpu = ctx.cpu.index
-        task = ctx.task
-        if task is not None and ctx.level == PROCESS:
-            rec.poll_context = getattr(task, "name", "process")
-        else:
-            rec.poll_context = LEVELS[ctx.level]
+        rec.poll_context = _context_name(ctx)
+        rec.napi = self._napi
 
     def verdict(self, ctx: ExecContext, sock: SocketView, skb: SkBuff, outcome: str,
                 snaplen: int) -> None:
@@ -201,6 +256,13 @@ class LifecycleRecorder:
         if rec is None:
             return
         t_enq = skb.t_enq if outcome == "queued" else None
+        if not rec.napi and rec.t_backlog_poll is None:
+            # the backlog's times travel with the skb (and its clones): netif_rx set
+            # t_backlog, process_backlog t_poll, in the context this verdict runs in
+            rec.t_backlog = skb.t_backlog
+            rec.t_backlog_poll = skb.t_poll
+            rec.backlog_cpu = ctx.cpu.index
+            rec.backlog_context = _context_name(ctx)
         rec.verdicts.append(Verdict(sock.index, outcome, ctx.t, snaplen, t_enq))
 
     def copied(self, reader: TaskView, skb: SkBuff, t_deq: float, t_done: float) -> None:

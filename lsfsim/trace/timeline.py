@@ -4,7 +4,9 @@ Rows, top to bottom: for every CPU its hard-IRQ, softirq and process-context
 activity (busy intervals merged from the tracer's charges), then one row per
 recorded packet whose bars span its stages (wire, DMA, waiting in the RX ring,
 softirq processing up to the socket queue, waiting in the socket queue, the
-recvfrom copy), with a marker at the IRQ that led to its poll.
+recvfrom copy; pre-NAPI, the interrupt handler's part and the wait on the
+backlog), with a marker at the IRQ that led to its poll and, for a frame
+dropped, a cross where and when it was dropped, labelled with the place.
 
 ``timeline_bars`` computes the bars as plain data (so that they can be checked
 against the run); ``plot_timeline`` draws them with matplotlib's Agg backend.
@@ -12,7 +14,7 @@ against the run); ``plot_timeline`` draws them with matplotlib's Agg backend.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,8 @@ STAGE_COLORS = {
     "wire": "#7f7f7f",
     "dma": "#bcbd22",
     "rx ring": "#17becf",
+    "hardirq": "#d62728",
+    "backlog": "#8c564b",
     "softirq": "#ff7f0e",
     "socket queue": "#9467bd",
     "recvfrom": "#2ca02c",
@@ -49,6 +53,7 @@ class Timeline:
     irq_marks: list[tuple[int, float]]      # (row, time) of the IRQ that led to a poll
     t0: float
     t1: float
+    drop_marks: list[tuple[int, float, str]] = field(default_factory=list)  # (row, time, place)
 
 
 def packet_segments(rec: PacketLife) -> list[tuple[str, float, float]]:
@@ -63,13 +68,25 @@ def packet_segments(rec: PacketLife) -> list[tuple[str, float, float]]:
     if rec.t_poll is None or rec.t_dma is None:
         return segs
     segs.append(("rx ring", rec.t_dma, rec.t_poll))
+    start = rec.t_poll                 # of the softirq's part
+    if not rec.napi:
+        # pre-NAPI: the handler's receive up to netif_rx, then the wait on the backlog
+        if rec.t_backlog is None:
+            end = rec.t_drop if rec.t_drop is not None else rec.t_poll
+            segs.append(("hardirq", rec.t_poll, end))
+            return segs
+        segs.append(("hardirq", rec.t_poll, rec.t_backlog))
+        if rec.t_backlog_poll is None:
+            return segs
+        segs.append(("backlog", rec.t_backlog, rec.t_backlog_poll))
+        start = rec.t_backlog_poll
     queued = next((v for v in rec.verdicts if v.outcome == "queued"), None)
     if queued is None:
-        end = max((v.t for v in rec.verdicts), default=rec.t_poll)
-        segs.append(("softirq", rec.t_poll, end))
+        end = max((v.t for v in rec.verdicts), default=start)
+        segs.append(("softirq", start, end))
         return segs
     t_enq = queued.t_enq if queued.t_enq is not None else queued.t
-    segs.append(("softirq", rec.t_poll, t_enq))
+    segs.append(("softirq", start, t_enq))
     copy = next((c for c in rec.copies if c.sock == queued.sock), None)
     if copy is not None:
         segs.append(("socket queue", t_enq, copy.t_deq))
@@ -82,6 +99,7 @@ def timeline_bars(tracer: FtraceTracer | None, records: list[PacketLife], ncpus:
     """The chart as data: CPU activity rows then one row per packet, clipped to the packets'
     time span (plus ``margin`` of it on each side)."""
     spans = [seg for rec in records for seg in packet_segments(rec)]
+    spans += [("drop", t, t) for rec in records for t, _what in rec.drop_points()]
     if spans:
         lo = min(s[1] for s in spans)
         hi = max(s[2] for s in spans)
@@ -101,6 +119,7 @@ def timeline_bars(tracer: FtraceTracer | None, records: list[PacketLife], ncpus:
                     continue
                 bars.append(Bar(row, a, b - a, CONTEXT_COLORS[ctx], ctx))
     marks: list[tuple[int, float]] = []
+    drops: list[tuple[int, float, str]] = []
     for rec in records:
         row = len(rows)
         rows.append(f"frame {rec.index}")
@@ -108,7 +127,44 @@ def timeline_bars(tracer: FtraceTracer | None, records: list[PacketLife], ncpus:
             bars.append(Bar(row, a, b - a, STAGE_COLORS[stage], stage))
         if rec.t_irq is not None and rec.t_poll is not None:
             marks.append((row, rec.t_irq))
-    return Timeline(rows, bars, marks, t0, t1)
+        drops += [(row, t, what) for t, what in rec.drop_points()]
+    return Timeline(rows, bars, marks, t0, t1, drops)
+
+
+def frames_title(indexes: list[int]) -> str:
+    """Frame indexes as a short title: runs of consecutive indexes as N-M."""
+    runs: list[tuple[int, int]] = []
+    for i in sorted(indexes):
+        if runs and runs[-1][1] == i - 1:
+            runs[-1] = (runs[-1][0], i)
+        else:
+            runs.append((i, i))
+    text = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+    word = "frame" if len(indexes) == 1 else "frames"
+    return f"{word} {text}" if len(text) <= 60 else f"{len(indexes)} frames, {text[:50]}..."
+
+
+def _make_room(fig: Any, ax: Any, labels: list[Any], t0: float, t1: float) -> None:
+    """Widen the time axis so that every drop label ends inside the axes.
+
+    A label sits at its drop time plus a fixed width in pixels, p; with the axes W
+    pixels wide, it ends at x + p (t1' - t0) / W, which is <= t1' when
+    t1' >= (x - p t0 / W) / (1 - p / W).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    box = ax.get_window_extent(renderer)
+    width = box.width
+    to_px = ax.transData.transform
+    right = t1
+    for label in labels:
+        x = label.xy[0]
+        p = label.get_window_extent(renderer).x1 - to_px((x, 0))[0] + 4
+        if 0 < p < 0.8 * width:
+            right = max(right, (x - p * t0 / width) / (1 - p / width))
+    if right > t1:
+        ax.set_xlim(t0, right)
 
 
 def plot_timeline(timeline: Timeline, path: str | Path | None = None,
@@ -117,6 +173,7 @@ def plot_timeline(timeline: Timeline, path: str | Path | None = None,
     import matplotlib
 
     matplotlib.use("Agg")
+    from matplotlib.artist import Artist
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
@@ -134,23 +191,48 @@ def plot_timeline(timeline: Timeline, path: str | Path | None = None,
                        facecolors=[b.color for b in bars], gid=timeline.rows[row])
     if timeline.irq_marks:
         ax.scatter([t * 1e6 for _row, t in timeline.irq_marks],
-                   [row for row, _t in timeline.irq_marks], marker="v", color="black",
-                   s=18, zorder=3, label="IRQ that led to the poll")
+                   [row - 0.5 for row, _t in timeline.irq_marks], marker="v", color="black",
+                   s=18, zorder=3)
+    ncpu_rows = sum(1 for r in timeline.rows if r.startswith("CPU"))
+    labels = []
+    for row, t, what in timeline.drop_marks:
+        x = t * 1e6
+        ax.scatter([x], [row], marker="X", color="#d62728", edgecolors="white",
+                   linewidths=0.8, s=90, zorder=4)
+        # right of the cross, where the dropped frame's row is empty, on a white box
+        labels.append(ax.annotate(
+            f"dropped: {what}", (x, row), xytext=(8, 0), textcoords="offset points",
+            ha="left", va="center", fontsize="small", color="#a01010", zorder=5,
+            bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "#d62728",
+                  "alpha": 0.9}))
+    if 0 < ncpu_rows < nrows:
+        ax.axhline(ncpu_rows - 0.5, color="black", linewidth=0.6)
     ax.set_yticks(range(nrows), timeline.rows)
     ax.set_ylim(nrows - 0.5, -0.5)
     if timeline.t1 > timeline.t0:
         ax.set_xlim(timeline.t0 * 1e6, timeline.t1 * 1e6)
     ax.set_xlabel("simulated time (us)")
     ax.grid(axis="x", alpha=0.3)
-    handles = [Patch(color=c, label=f"CPU {k}") for k, c in CONTEXT_COLORS.items()]
-    handles += [Patch(color=c, label=k) for k, c in STAGE_COLORS.items()]
+    # the legend goes right of the axes, in two groups: what the CPU rows show, what the
+    # frame rows show; only the stages drawn are listed
+    drawn = {b.label for b in timeline.bars if b.row >= ncpu_rows}
+    handles: list[Artist] = [Patch(color=c, label=f"CPU busy: {k}")
+                             for k, c in CONTEXT_COLORS.items()]
+    handles += [Patch(color=c, label=f"frame: {k}") for k, c in STAGE_COLORS.items()
+                if k in drawn]
     if timeline.irq_marks:
         handles.append(Line2D([], [], marker="v", color="black", linestyle="",
                               label="IRQ that led to the poll"))
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+    if timeline.drop_marks:
+        handles.append(Line2D([], [], marker="X", color="#d62728", linestyle="",
+                              markersize=9, label="frame dropped here"))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+              fontsize="small", frameon=False)
     if title:
-        ax.set_title(title)
+        ax.set_title(title, loc="left", fontsize="medium", pad=10)
     fig.tight_layout()
+    if labels and timeline.t1 > timeline.t0:
+        _make_room(fig, ax, labels, timeline.t0 * 1e6, timeline.t1 * 1e6)
     if path is not None:
         from lsfsim.outputs import open_output
 

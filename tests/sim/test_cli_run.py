@@ -58,6 +58,21 @@ def test_no_napi_option_counts_softnet():
     assert sum(s["processed"] for s in data["softnet"]) == 2 * 200
 
 
+def test_softnet_processed_counts_netif_rx_and_netif_receive_skb():
+    """As 2.6.33's dev.c: netif_rx counts a frame before its backlog test (dropped ones
+    too), netif_receive_skb counts it again, so pre-NAPI processed = offered + received;
+    with NAPI only netif_receive_skb counts."""
+    args = ("--model", "testbed-vm", "--traffic", "cbr", "--rate", "148810", "--size", "60",
+            "--count", "1500", "-q", "--json", "-")
+    pre = json.loads(_run(*args, "--no-napi").stdout)
+    assert pre["softnet_dropped"] > 0
+    processed = sum(s["processed"] for s in pre["softnet"])
+    assert processed == pre["offered"] + pre["received"] == 2 * pre["received"] + \
+        pre["softnet_dropped"]
+    napi = json.loads(_run(*args).stdout)
+    assert sum(s["processed"] for s in napi["softnet"]) == napi["received"]
+
+
 def test_bad_inputs_give_one_line_errors(tmp_path):
     bad_model = tmp_path / "m.toml"
     bad_model.write_text("[hardware]\nname = 1\n")
@@ -122,3 +137,39 @@ def test_json_to_stdout_keeps_stdout_pure():
     data = json.loads(proc.stdout)
     assert data["offered"] == 200
     assert "PACKET_STATISTICS" in proc.stderr and "softnet_stat" in proc.stderr
+
+
+def test_fates_option_writes_one_record_per_frame(tmp_path):
+    args = ("--model", "testbed-vm", "--traffic", "cbr", "--rate", "148810", "--size", "60",
+            "--count", "300", "--rx-ring", "4", "--rcvbuf", "4000", "--reader-work", "30us",
+            "-q")
+    out = tmp_path / "fates.jsonl"
+    res = _run(*args, "--fates", str(out), "--json", str(tmp_path / "r.json"))
+    assert res.exit_code == 0, res.output
+    data = json.loads((tmp_path / "r.json").read_text())
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(r["frame"] for r in records) == list(range(data["offered"]))
+    places = data["conservation"]["places"]
+    for place, n in places.items():
+        assert sum(1 for r in records if r["place"] == place) == n
+    table = tmp_path / "fates.csv"
+    res = _run(*args, "--fates", str(table))
+    assert res.exit_code == 0, res.output
+    lines = table.read_text().splitlines()
+    assert lines[0].startswith("frame,place,t,length,ring_host_owned,ring_size,")
+    assert len(lines) == 1 + data["offered"]
+    assert sum(1 for ln in lines if ",rcvbuf_drop," in ln) == data["sockets"][0]["rcvbuf_drops"]
+
+
+def test_fates_path_is_checked_first_and_a_failed_run_keeps_the_old_file(tmp_path):
+    res = _run("--count", "5", "--fates", str(tmp_path / "no" / "such" / "f.jsonl"))
+    assert res.exit_code == 2 and "--fates" in res.output
+    old = tmp_path / "f.jsonl"
+    old.write_text("old\n")
+    prog = tmp_path / "bad.txt"        # a jump out of range: sk_chk_filter refuses it
+    prog.write_text("(000) ldh [12]\n(001) jeq #0x800 jt 2 jf 3\n(002) ret #65535\n")
+    res = _run("--traffic", "cbr", "--count", "5", "--filter-file", str(prog),
+               "--fates", str(old))
+    assert res.exit_code == 2 and "EINVAL" in res.output
+    assert old.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []

@@ -19,6 +19,7 @@ from lsfsim.kernel.cpu import HI, PROCESS, SI, SOFTIRQ, SY
 from lsfsim.scenario import LECTURE_FILTER, Scenario, SenderSpec, SocketSpec, TrafficSpec
 from lsfsim.trace import FtraceTracer, LifecycleRecorder, run_traced
 from lsfsim.trace.ftrace import format_duration, self_time_totals
+from lsfsim.trace.output import format_abs_time
 
 SEED = Path(os.environ.get("LSFSIM_TEST_SEED",
                           Path(__file__).resolve().parents[2] / ".." / "shared" / "seed"))
@@ -358,6 +359,47 @@ def test_header_task_switch_and_idle(nc_run):
     assert any(re.match(r"^ 1\) +capture0 +=> +reader0\.0 *$", lines[i]) for i in switch)
 
 
+@pytest.mark.parametrize("seconds, expected", [
+    # print_graph_abs_time: "%5lu.%06lu |  " of do_div(ns, NSEC_PER_SEC), remainder / 1000
+    (0.0, "    0.000000 |  "),
+    (1.5e-6, "    0.000001 |  "),
+    (1.999e-6, "    0.000001 |  "),            # 1999 ns: truncated to the microsecond
+    (0.012345678, "    0.012345 |  "),
+    (12.3456789, "   12.345678 |  "),
+    (123456.5, "123456.500000 |  "),            # %5lu is a minimum width
+])
+def test_abs_time_column_is_ftraces(seconds, expected):
+    assert format_abs_time(seconds) == expected
+
+
+def test_abstime_prefixes_every_call_line_with_its_time(nc_run):
+    """The same text with the time column in front of each call and interrupt line, and
+    print_graph_headers' TIME column; the task-switch banner has none."""
+    text, tracer, _result = nc_run
+    buf = io.StringIO()
+    tracer.write_text(buf, abstime=True)
+    lines = buf.getvalue().splitlines()
+    assert lines[:4] == ["# tracer: function_graph", "#",
+                         "#     TIME        CPU  DURATION                  FUNCTION CALLS",
+                         "#      |          |     |   |                     |   |   |   |"]
+    plain = text.splitlines()[4:]
+    stamped = lines[4:]
+    assert len(plain) == len(stamped)
+    times = []
+    body = iter(tracer.sorted_lines())
+    for a, b in zip(plain, stamped, strict=True):
+        if b == a:                           # banner lines and the blank after them
+            assert not re.match(r"^ *\d+\.\d{6} \|  ", a)
+            continue
+        m = re.match(r"^( *(\d+)\.(\d{6}) \|  )(.*)$", b)
+        assert m and m.group(4) == a, (a, b)
+        ln = next(body)
+        assert m.group(1) == format_abs_time(ln.t)
+        times.append(int(m.group(2)) * 10**6 + int(m.group(3)))
+    assert next(body, None) is None
+    assert times == sorted(times) and times[-1] > times[0]
+
+
 def test_overhead_adds_tracer_overhead_per_traced_call():
     overhead = load_model("testbed").kernel.costs["tracer_overhead"].fixed
     assert overhead > 0
@@ -537,6 +579,7 @@ def test_cli_trace_with_selection(tmp_path):
     (["--window", "1ms:2"], "--window"),
     (["--format", "xml"], "--format"),
     (["--functions", ","], "--functions"),
+    (["--abstime", "--format", "json"], "--abstime"),
 ])
 def test_cli_bad_options_give_one_line_errors(args, message):
     res = _cli("trace", *args)

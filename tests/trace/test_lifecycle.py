@@ -204,3 +204,157 @@ def test_cli_lifecycle(tmp_path):
     assert res.exit_code == 2 and "frame 999" in res.output
     res = _cli("lifecycle", "1", "--plot", str(tmp_path / "x.jpg"))
     assert res.exit_code == 2 and "--plot" in res.output
+
+
+@pytest.fixture(scope="module")
+def pre_napi_flood():
+    """Line rate of minimum frames into the emulated NIC, pre-NAPI: the backlog fills
+    (softnet drops) and frames wait on it for milliseconds."""
+    rec = LifecycleRecorder()
+    result = run_traced("testbed-vm", Scenario(
+        traffic=TrafficSpec(kind="cbr", rate=148_810.0, packets=1500, size=60),
+        sockets=[SocketSpec(filter=None)], napi=False), recorder=rec)
+    return result, rec
+
+
+def test_pre_napi_stages_are_netif_rx_the_backlog_and_process_backlog(pre_napi_flood):
+    result, rec = pre_napi_flood
+    costs = load_model("testbed-vm").kernel.costs
+    netif_rx = costs["netif_rx"].fixed
+    # the frame that finds the backlog empty also schedules its poll (__napi_schedule)
+    first_in = netif_rx + costs["__napi_schedule"].fixed
+    lives = rec.sorted()
+    copied = [life for life in lives if life.fate == "copied"]
+    dropped = [life for life in lives if life.dropped == "softnet_dropped"]
+    assert len(copied) == result.sockets[0]["delivered"] > 0
+    assert len(dropped) == result["softnet_dropped"] > 0
+    for life in copied:
+        (v,) = life.verdicts
+        assert not life.napi and life.poll_context == "hardirq"
+        # netif_rx runs right after the descriptor is taken: its own cost apart
+        step = life.t_backlog - life.t_poll
+        assert step == pytest.approx(netif_rx, abs=1e-12) or \
+            step == pytest.approx(first_in, abs=1e-12)
+        assert life.t_backlog <= life.t_backlog_poll <= v.t
+        assert life.backlog_context == "softirq" or life.backlog_context.startswith("ksoftirqd")
+        names = [name for name, _t, _w in life.stages()]
+        i = names.index("taken off the ring (pcnet32_rx)")
+        assert names[i + 1: i + 3] == ["netif_rx: queued on the backlog",
+                                       "process_backlog takes it"]
+        text = " ".join(f"{n} {w}" for n, _t, w in life.stages())
+        assert "pcnet32_poll" not in text and "NAPI" not in text
+    for life in dropped:
+        assert life.t_backlog is None and life.t_drop - life.t_poll == pytest.approx(netif_rx)
+        assert life.stages()[-1][0] == "dropped: softnet_dropped"
+    # the wait on the backlog is a latency stage of its own, and rx_ring no longer holds it
+    lat = result["latency"]
+    waits = [life.t_backlog_poll - life.t_backlog for life in copied]
+    assert lat["backlog"]["count"] == len(copied)
+    assert lat["backlog"]["mean"] == pytest.approx(sum(waits) / len(waits), rel=1e-9)
+    assert lat["backlog"]["max"] > 1e-3 > 10 * lat["rx_ring"]["max"]
+    ring = [life.t_backlog - life.t_dma for life in copied]
+    assert lat["rx_ring"]["mean"] == pytest.approx(sum(ring) / len(ring), rel=1e-9)
+
+
+def test_napi_results_have_no_backlog_stage():
+    from lsfsim.kernel.context import LATENCY_STAGES
+
+    rec = LifecycleRecorder(packets=[1])
+    result = run_traced("testbed", cbr(100, 3, 10_000.0), recorder=rec)
+    assert list(result["latency"]) == [*LATENCY_STAGES, "total"]
+    assert rec[1].napi and rec[1].t_backlog is None
+    assert "polled (pcnet32_poll)" in [name for name, _t, _w in rec[1].stages()]
+
+
+def test_timeline_marks_each_drop_where_it_happened(tmp_path, pre_napi_flood):
+    from matplotlib.text import Annotation
+
+    # NAPI, a 4-descriptor ring and a small receive buffer: missed frames and rcvbuf drops
+    rec = LifecycleRecorder()
+    run_traced("testbed-vm", Scenario(
+        traffic=TrafficSpec(kind="cbr", rate=148_810.0, packets=60, size=60),
+        sockets=[SocketSpec(filter=None, rcvbuf=3000, reader_work=30e-6)], rx_ring=4),
+        recorder=rec)
+    lives = [life for life in rec.sorted() if 30 <= life.index < 42]
+    fates = {life.fate for life in lives}
+    assert {"rx_missed_errors", "rcvbuf_drop", "copied"} <= fates
+    timeline = timeline_bars(None, lives, ncpus=2)
+    marks = {timeline.rows[row]: (t, what) for row, t, what in timeline.drop_marks}
+    for life in lives:
+        name = f"frame {life.index}"
+        if life.fate == "rx_missed_errors":
+            assert marks[name] == (life.t_dma, "NIC: RX ring full (CSR112) (rx_missed_errors)")
+        elif life.fate == "rcvbuf_drop":
+            (v,) = life.verdicts
+            assert marks[name] == (v.t, "sock0: receive buffer full")
+        else:
+            assert name not in marks
+        for t, _what in life.drop_points():
+            assert timeline.t0 < t < timeline.t1
+    # pre-NAPI: the handler's part and the wait on the backlog are bars; backlog drops marked
+    _result, flood = pre_napi_flood
+    copied = next(life for life in flood.sorted() if life.fate == "copied")
+    lost = next(life for life in flood.sorted() if life.fate == "softnet_dropped")
+    pre = timeline_bars(None, [copied, lost], ncpus=2)
+    row = pre.rows.index(f"frame {copied.index}")
+    got = [(b.label, b.start, b.start + b.width) for b in pre.bars if b.row == row]
+    assert got[2:5] == [("rx ring", copied.t_dma, copied.t_poll),
+                        ("hardirq", copied.t_poll, copied.t_backlog),
+                        ("backlog", copied.t_backlog, copied.t_backlog_poll)]
+    assert pre.drop_marks == [(pre.rows.index(f"frame {lost.index}"), lost.t_drop,
+                               "netif_rx: backlog full (softnet_dropped)")]
+    # drawn: one labelled cross per drop, the title above the axes, the legend beside them,
+    # every label inside the axes
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = plot_timeline(timeline, tmp_path / "d.png", title="testbed-vm: frames 30-41")
+    ax = fig.axes[0]
+    annotations = [c for c in ax.get_children() if isinstance(c, Annotation)]
+    assert sorted(a.get_text() for a in annotations) == \
+        sorted(f"dropped: {w}" for _r, _t, w in timeline.drop_marks)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    axes_box = ax.get_window_extent(renderer)
+    assert ax.title.get_window_extent(renderer).y0 >= axes_box.y1
+    legend_box = ax.get_legend().get_window_extent(renderer)
+    assert legend_box.x0 >= axes_box.x1
+    assert fig.bbox.contains(legend_box.x1 - 1, legend_box.y0 + 1)
+    for a in annotations:
+        box = a.get_window_extent(renderer)
+        assert axes_box.x0 <= box.x0 and box.x1 <= axes_box.x1
+    # a drop at the very end of the chart: the time axis widens to hold its label
+    last = [life for life in lives if life.fate != "copied"][-1]
+    alone = timeline_bars(None, [last], ncpus=2)
+    fig = plot_timeline(alone)
+    ax = fig.axes[0]
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    (label,) = [c for c in ax.get_children() if isinstance(c, Annotation)]
+    assert ax.get_xlim()[1] > alone.t1 * 1e6
+    assert label.get_window_extent(renderer).x1 <= ax.get_window_extent(renderer).x1
+
+
+def test_cli_lifecycle_json(tmp_path):
+    """--json: per frame, the table's stages and the fate record of run --fates."""
+    import json
+
+    out = tmp_path / "life.jsonl"
+    args = ("--model", "testbed-vm", "--traffic", "cbr", "--rate", "148810", "--size", "60",
+            "--count", "300", "--rcvbuf", "3000", "--reader-work", "30us", "--rx-ring", "4")
+    res = _cli("lifecycle", "29:37", *args, "--json", str(out))
+    assert res.exit_code == 0, res.output
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [x["frame"] for x in lines] == list(range(29, 38))
+    places = {"copied": "received", "rcvbuf_drop": "received",
+              "rx_missed_errors": "rx_missed_errors"}
+    for x in lines:
+        assert x["end"]["frame"] == x["frame"] and x["end"]["place"] == places[x["fate"]]
+        assert [s["t"] for s in x["stages"]] == sorted(s["t"] for s in x["stages"])
+        if x["fate"] == "rcvbuf_drop":
+            (sock,) = x["end"]["sockets"]
+            assert sock["fate"] == "rcvbuf_drop" and sock["rmem_alloc"] > 0
+            assert any(s["stage"] == "sock0: dropped, receive buffer full" and s["t"] == sock["t"]
+                       for s in x["stages"])
+        if x["fate"] == "copied":
+            assert x["end"]["sockets"][0]["t"] == x["stages"][-1]["t"]   # recvfrom returned
+    assert {x["fate"] for x in lines} >= {"copied", "rx_missed_errors", "rcvbuf_drop"}
+    res = _cli("lifecycle", "3", "--json", "-")
+    assert res.exit_code == 0 and json.loads(res.stdout)["frame"] == 3
