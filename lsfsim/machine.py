@@ -30,7 +30,7 @@ from lsfsim.kernel.ip import IpStack
 from lsfsim.kernel.skbuff import TruesizeRules
 from lsfsim.kernel.softirq import InterruptRunner, Ksoftirqd, SoftirqPlans
 from lsfsim.result import Result, collect
-from lsfsim.scenario import Scenario
+from lsfsim.scenario import Scenario, apply_overrides
 from lsfsim.stats import StageLatency
 from lsfsim.traffic import ConstantRate, NcTransfer, OnOff, PcapReplay, Poisson, TrafficSource
 from lsfsim.user import CaptureApp, Reader, SenderApp
@@ -89,6 +89,8 @@ class Machine:
     def __init__(self, model: Model, scenario: Scenario, tracer: Any = None,
                  source: TrafficSource | None = None, lifecycle: Any = None,
                  probes: list[Any] | None = None, lazy_readers: bool = True) -> None:
+        if scenario.overrides:
+            model = apply_overrides(model, scenario.overrides)
         if scenario.rx_ring is not None:
             model = model.with_overrides({"hardware.nic.rx_ring": scenario.rx_ring})
         self.model = model

@@ -25,8 +25,12 @@ def scenario_from_options(*, model: str, traffic: str | None, rate: float | None
                           sockets: int, readers: int, reader_work: str | None,
                           no_napi: bool, seed: int, no_drain: bool, promisc: bool,
                           reader_cpu: int | None = None, senders: int = 0,
-                          send_rate: float = 1000.0, send_count: int = 1000) -> Any:
-    """Build a Scenario from command-line options (defaults: the lecture's run)."""
+                          send_rate: float = 1000.0, send_count: int = 1000,
+                          overrides: list[str] | dict[str, Any] | None = None) -> Any:
+    """Build a Scenario from command-line options (defaults: the lecture's run).
+
+    ``overrides``: the ``--set FIELD=VALUE`` strings (or a ready dict), checked
+    against the model when the machine is built."""
     from pydantic import ValidationError
 
     from lsfsim.scenario import LECTURE_FILTER, Scenario, SenderSpec, SocketSpec, TrafficSpec
@@ -74,11 +78,25 @@ def scenario_from_options(*, model: str, traffic: str | None, rate: float | None
                         senders=[SenderSpec(rate=send_rate, count=send_count)
                                  for _ in range(senders)],
                         napi=not no_napi, seed=seed, drain=not no_drain, rx_ring=rx_ring,
-                        max_sim_seconds=seconds if no_drain else None)
+                        max_sim_seconds=seconds if no_drain else None,
+                        overrides=parse_overrides(overrides))
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
         raise InputError(f"scenario: {where}: {err['msg']}") from None
+
+
+def parse_overrides(items: list[str] | dict[str, Any] | None) -> dict[str, Any]:
+    """``["kernel.rmem_max=16MiB", ...]`` (``--set``) -> ``{"kernel.rmem_max": "16MiB"}``."""
+    if isinstance(items, dict):
+        return dict(items)
+    out: dict[str, Any] = {}
+    for item in items or ():
+        field, sep, value = item.partition("=")
+        if not sep or not field.strip() or not value.strip():
+            raise InputError(f"--set: {item!r}: expected FIELD=VALUE, e.g. kernel.rmem_max=16MiB")
+        out[field.strip()] = value.strip()
+    return out
 
 
 class _LateProgress:
@@ -137,6 +155,7 @@ def register(app: typer.Typer) -> None:
         senders: options.Senders = 0,
         send_rate: options.SendRate = 1000.0,
         send_count: options.SendCount = 1000,
+        set_: options.Set = None,
         json_out: str = typer.Option(None, "--json", help="Write every counter and statistic to FILE ('-': stdout)."),
         report: str = typer.Option(None, "--report", help="Write a self-contained HTML report (with plots) to DIR."),
         proc: bool = typer.Option(False, "--proc", help="Print /proc/net/dev, softnet_stat, packet and PACKET_STATISTICS as at the end."),
@@ -153,7 +172,7 @@ def register(app: typer.Typer) -> None:
             filter_file=filter_file, snaplen=snaplen, rcvbuf=rcvbuf, rx_ring=rx_ring,
             sockets=sockets, readers=readers, reader_work=reader_work, no_napi=no_napi,
             seed=seed, no_drain=no_drain, promisc=promisc, reader_cpu=reader_cpu,
-            senders=senders, send_rate=send_rate, send_count=send_count)
+            senders=senders, send_rate=send_rate, send_count=send_count, overrides=set_)
         if report and Path(report).exists() and not Path(report).is_dir():
             raise InputError(f"--report: {report}: exists and is not a directory")
         if json_out and json_out != "-" and not Path(json_out).resolve().parent.is_dir():

@@ -27,7 +27,7 @@ def _scenario(*, model: str, traffic: str | None, rate: float | None, size: int 
               speed: float | None, filter_expr: str | None, filter_file: str | None,
               snaplen: int | None, rcvbuf: int | None, rx_ring: int | None, sockets: int,
               readers: int, reader_work: str | None, no_napi: bool, seed: int,
-              no_drain: bool, promisc: bool) -> Any:
+              no_drain: bool, promisc: bool, overrides: list[str] | None = None) -> Any:
     """scenario_from_options with the short default: nc, 30000 bytes."""
     kind = traffic or ("pcap" if pcap else "nc")
     if kind == "nc" and nbytes is None and count is None and duration is None:
@@ -37,7 +37,7 @@ def _scenario(*, model: str, traffic: str | None, rate: float | None, size: int 
         duration=duration, pcap=pcap, speed=speed, filter_expr=filter_expr,
         filter_file=filter_file, snaplen=snaplen, rcvbuf=rcvbuf, rx_ring=rx_ring,
         sockets=sockets, readers=readers, reader_work=reader_work, no_napi=no_napi,
-        seed=seed, no_drain=no_drain, promisc=promisc)
+        seed=seed, no_drain=no_drain, promisc=promisc, overrides=overrides)
 
 
 def _indexes(spec: str, option: str) -> frozenset[int]:
@@ -74,6 +74,7 @@ def register(app: typer.Typer) -> None:
         promisc: options.Promisc = False,
         seed: options.Seed = 1,
         no_drain: options.NoDrain = False,
+        set_: options.Set = None,
         functions: str = typer.Option(None, "--functions", help="Only these functions and their callees: GLOB,... (like set_graph_function)."),
         packets: str = typer.Option(None, "--packets", help="Only the calls made for these frame indexes, plus the control path: N, N:M (inclusive), comma-separated."),
         window: str = typer.Option(None, "--window", help="Only calls overlapping this simulated-time window T0:T1, e.g. 0:2ms."),
@@ -101,7 +102,7 @@ def register(app: typer.Typer) -> None:
             duration=duration, pcap=pcap, speed=speed, filter_expr=filter_expr,
             filter_file=filter_file, snaplen=snaplen, rcvbuf=rcvbuf, rx_ring=rx_ring,
             sockets=sockets, readers=readers, reader_work=reader_work, no_napi=no_napi,
-            seed=seed, no_drain=no_drain, promisc=promisc)
+            seed=seed, no_drain=no_drain, promisc=promisc, overrides=set_)
         loaded = load_model(model)
         if cpu is not None and cpu >= loaded.hardware.cpu.count:
             raise InputError(f"--cpu: {cpu}: the model has {loaded.hardware.cpu.count} CPUs "
@@ -148,6 +149,7 @@ def register(app: typer.Typer) -> None:
         promisc: options.Promisc = False,
         seed: options.Seed = 1,
         no_drain: options.NoDrain = False,
+        set_: options.Set = None,
         plot: str = typer.Option(None, "--plot", help="Draw a timeline (Gantt chart by CPU and context) to FILE.png or FILE.svg."),
     ) -> None:
         """Every stage the given packets went through, with simulated timestamps."""
@@ -165,7 +167,7 @@ def register(app: typer.Typer) -> None:
             duration=duration, pcap=pcap, speed=speed, filter_expr=filter_expr,
             filter_file=filter_file, snaplen=snaplen, rcvbuf=rcvbuf, rx_ring=rx_ring,
             sockets=sockets, readers=readers, reader_work=reader_work, no_napi=no_napi,
-            seed=seed, no_drain=no_drain, promisc=promisc)
+            seed=seed, no_drain=no_drain, promisc=promisc, overrides=set_)
         loaded = load_model(model)
         recorder = LifecycleRecorder(wanted)
         tracer = None
