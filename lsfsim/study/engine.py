@@ -90,7 +90,7 @@ def run_points(points: Sequence[Callable[[], Any]], *, jobs: int | None = None,
     if points:
         if scheduler:
             _on_dask(points, scheduler, connect_timeout, report)
-        elif (jobs or default_jobs()) <= 1 or len(points) == 1:
+        elif (jobs or default_jobs()) <= 1:
             for i, point in enumerate(points):
                 report(Outcome(i, *call_point(point)))
         else:
@@ -129,7 +129,7 @@ def _on_dask(points: Sequence[Callable[[], Any]], address: str, timeout: float,
 
         futures = client.map(call_point, list(points), pure=False)
         index = {fut.key: i for i, fut in enumerate(futures)}
-        for fut in as_completed(futures):
+        for fut in as_completed(futures, loop=client.loop):
             i = index[fut.key]
             try:
                 report(Outcome(i, *fut.result()))

@@ -255,7 +255,7 @@ def run_plan(plan: Plan, *, jobs: int | None = None, scheduler: str | None = Non
     try:
         run_points(points, jobs=jobs, scheduler=scheduler, on_result=on_result)
     finally:
-        if file is not None and (todo and done or not file.path.exists()):
+        if file is not None and done:
             file.save(sorted_rows(), final=True)
         elif file is not None:
             file.close()
