@@ -8,8 +8,10 @@ caller can write it before the next one arrives.  A point that raises is an
 
 * ``jobs=1`` (and no scheduler): one after the other, in this process;
 * ``jobs=N``: a ``concurrent.futures.ProcessPoolExecutor`` of N workers
-  started by a fork server that has imported the simulator once, so a point
-  costs no interpreter start nor import;
+  forked from this process once it has imported the simulator, so a point
+  costs no interpreter start nor import, and a script or notebook calling
+  ``sweep()`` needs no ``if __name__ == "__main__"`` guard (elsewhere than on
+  Linux/Unix: spawned workers, which need that guard);
 * ``scheduler="tcp://host:8786"``: each point is a task on an existing
   dask.distributed cluster (``distributed.Client``); its workers must be able
   to import this package.  The client disconnects at the end and leaves the
@@ -100,9 +102,10 @@ def run_points(points: Sequence[Callable[[], Any]], *, jobs: int | None = None,
 
 def _in_processes(points: Sequence[Callable[[], Any]], jobs: int,
                   report: Callable[[Outcome], None]) -> None:
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["lsfsim.machine", "lsfsim.study.point"])
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context)
+    import lsfsim.machine  # noqa: F401 - imported once here, inherited by forked workers
+
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method))
     pending: dict[Future[Any], int] = {}
     try:
         pending = {pool.submit(call_point, p): i for i, p in enumerate(points)}

@@ -18,6 +18,8 @@ the run's counters are those of the untraced run; the per-function
 
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,21 +56,38 @@ class RunPoint:
     scenario: Scenario
     inclusive: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)   # columns added to the row as they are
+    program: str | None = None    # a BPF program (any lsfsim bpf format) for every socket
 
     def __call__(self) -> dict[str, Any]:
+        if self.program is None:
+            return self._run(self.scenario)
+        # the program travels as text and becomes a file where the point runs, which
+        # need not share a file system with the machine that planned the sweep
+        with tempfile.TemporaryDirectory(prefix="lsfsim-") as tmp:
+            path = os.path.join(tmp, "filter.txt")
+            with open(path, "w", encoding="utf-8") as fp:
+                fp.write(self.program)
+            sockets = [s.model_copy(update={"filter": None, "filter_file": path})
+                       for s in self.scenario.sockets]
+            row = self._run(self.scenario.model_copy(update={"sockets": sockets}))
+        for i in range(len(sockets)):
+            row[f"scenario.sockets.{i}.filter_file"] = "(the point's program)"
+        return row
+
+    def _run(self, scenario: Scenario) -> dict[str, Any]:
         from lsfsim.config.model import load_model
 
-        model = load_model(self.scenario.model)
+        model = load_model(scenario.model)
         if not self.inclusive:
             from lsfsim.machine import Machine
 
-            result = Machine(model, self.scenario).run()
+            result = Machine(model, scenario).run()
             row = flatten(result.data)
         else:
             from lsfsim.trace import FtraceTracer, run_traced
 
             tracer = FtraceTracer(functions=self.inclusive)
-            result = run_traced(model, self.scenario, tracer=tracer)
+            result = run_traced(model, scenario, tracer=tracer)
             row = flatten(result.data)
             row.update(inclusive_means(tracer, self.inclusive))
         row.update(self.extra)
@@ -76,21 +95,40 @@ class RunPoint:
 
 
 def inclusive_means(tracer: Any, functions: tuple[str, ...]) -> dict[str, Any]:
-    """``{fn}_us`` and ``{fn}_calls`` from a tracer limited to ``functions``.
+    """Per function: ``{fn}_us``, ``{fn}_cpu_us`` and ``{fn}_calls`` from a tracer
+    limited to ``functions``.
 
-    Counted: every finished call of ``fn`` that is the outermost selected call
-    (depth 0); calls still open at the end (a reader asleep in recvfrom) have
-    no duration yet and are left out, as ftrace prints no duration for them.
+    ``{fn}_us`` is the mean duration of a call, start to end, as ftrace's
+    function_graph shows it (a sleep inside included); ``{fn}_cpu_us`` the
+    mean CPU time charged inside it (the self times of the call and of every
+    call under it: no sleep, no interrupt).  Counted: every finished call of
+    ``fn`` that is an outermost selected call (depth 0); a call still open at
+    the end (a reader asleep in recvfrom) has no duration yet and is left out,
+    as ftrace prints none for it.  The tracer writes each outermost call's
+    lines together, so the lines of one call are those up to the next depth-0
+    line.
     """
-    total = dict.fromkeys(functions, 0.0)
+    wall = dict.fromkeys(functions, 0.0)
+    cpu = dict.fromkeys(functions, 0.0)
     calls = dict.fromkeys(functions, 0)
-    for line in tracer.sorted_lines():
-        if line.depth == 0 and line.fn in total and line.type in ("exit", "leaf") \
-                and line.duration is not None:
-            total[line.fn] += line.duration
-            calls[line.fn] += 1
+    tracer.finish()
+    current: str | None = None
+    charged = 0.0
+    for line in tracer.lines:
+        if line.depth == 0 and line.type in ("entry", "leaf"):
+            current, charged = (line.fn if line.fn in wall else None), 0.0
+        if current is None:
+            continue
+        charged += line.self_time or 0.0
+        if line.depth == 0 and line.type in ("exit", "leaf") and line.duration is not None:
+            wall[current] += line.duration
+            cpu[current] += charged
+            calls[current] += 1
+            current = None
     out: dict[str, Any] = {}
     for fn in functions:
-        out[f"{fn}_us"] = total[fn] / calls[fn] * 1e6 if calls[fn] else None
-        out[f"{fn}_calls"] = calls[fn]
+        n = calls[fn]
+        out[f"{fn}_us"] = wall[fn] / n * 1e6 if n else None
+        out[f"{fn}_cpu_us"] = cpu[fn] / n * 1e6 if n else None
+        out[f"{fn}_calls"] = n
     return out
