@@ -82,3 +82,21 @@ def test_geometric_range_multiplies(a, f, k):
     values = parse_vary(f"rcvbuf={a}..{b}*{f}").values
     assert list(values) == [a * f ** i for i in range(k + 1)]
     assert Decimal(values[-1]) * f > b
+
+
+def test_sweep_takes_every_run_option_with_runs_default():
+    import inspect
+
+    from lsfsim.cli.main import app
+
+    def params(name: str) -> dict:
+        info = next(c for c in app.registered_commands if c.name == name)
+        return dict(inspect.signature(inspect.unwrap(info.callback)).parameters)
+
+    run, swp = params("run"), params("sweep")
+    for kwarg, option in run_options().items():
+        p = run[option.kwarg]
+        assert option.kwarg in swp, kwarg
+        assert swp[option.kwarg].default == p.default and \
+            swp[option.kwarg].annotation == p.annotation, kwarg
+    assert swp["set_"].annotation == run["set_"].annotation
