@@ -184,7 +184,7 @@ def register(app: typer.Typer) -> None:
         failed = int((df["status"] != "ok").sum()) if "status" in df.columns else 0
         if not out and not quiet:
             print_table(df, names, y)
-        if plot:
+        if plot and x and y:
             write_plot(df, plot, x, y, hue, names)
         if not quiet:
             where = f", table in {out}" if out else ""

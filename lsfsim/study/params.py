@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from lsfsim.cli.common import InputError
 
@@ -171,10 +171,11 @@ def _convert(where: str, option: RunOption | None, value: Any) -> Any:
         if flag is None:
             raise InputError(f"{where}: {value!r} is not true or false")
         return flag
+    converted: Any
     if isinstance(value, option.type) or (option.type is float and isinstance(value, int)) \
             or (option.type is str and isinstance(value, int | float)):
         # from Python: a number for a duration option is in seconds
-        converted = float(value) if option.type is float else value
+        converted = float(cast(float, value)) if option.type is float else value
     else:
         try:
             converted = option.type(str(value).strip())

@@ -257,6 +257,7 @@ MODELS = ("testbed", "testbed-vm")
 
 
 def run_livelock(runner: Runner) -> Any:
+    rates: tuple[int, ...]
     if runner.quick:
         rates, seconds = (20_000, 60_000, 100_000, LINK_MAX_PPS), 0.05
     else:
@@ -346,6 +347,9 @@ def _buffers_scenario(rate: float, seconds: float, *, rcvbuf: int | None = None,
 def run_buffers(runner: Runner) -> Any:
     import pandas as pd
 
+    rates: tuple[float, ...]
+    rcvbufs: tuple[int, ...]
+    snaplens: tuple[int, ...]
     if runner.quick:
         rates, seconds = (2000.0, 8000.0), 0.1
         rcvbufs, snaplens = (4096, 65536, 1048576), (96, 65535)
@@ -416,9 +420,9 @@ def bisect_smallest(runner: Runner, phase: str, keys: Sequence[float], lo: int, 
     out = pd.concat(frames, ignore_index=True).copy()
     column = "rcvbuf" if geometric else "rx_ring"
     out["smallest"] = False
-    for k, v in answer.items():
-        if v is not None:
-            value = v if geometric else 2 ** v
+    for k, found in answer.items():
+        if found is not None:
+            value = found if geometric else 2 ** found
             out.loc[(out["rate"] == k) & (out[column] == value), "smallest"] = True
     return out
 
