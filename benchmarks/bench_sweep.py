@@ -5,7 +5,8 @@ and the overhead a point costs beyond its own simulation.
   rate x rcvbuf grid) with ``jobs=1`` (in this process), ``jobs=2`` (two forked
   worker processes) and ``scheduler=`` a ``distributed.LocalCluster`` of two
   single-threaded worker processes started beforehand (its start-up is reported
-  apart, as a user's cluster would already be running).  Targets: jobs=2 at most
+  apart, as a user's cluster would already be running; its workers' statistical
+  profiler is off).  Targets: jobs=2 at most
   0.6x the time of jobs=1, the cluster at most 0.65x.
 * overhead: 32 points of one frame each; per point, ``(wall x workers - sum of the
   points' own run times) / points``: pool start, pickling, transfer and collection.
@@ -14,7 +15,7 @@ and the overhead a point costs beyond its own simulation.
 The machine's load average is printed before and after: on a shared machine the
 ratios move with it.
 
-    python benchmarks/bench_sweep.py [--packets 4000] [--json FILE]
+    PYTHONPATH=. python benchmarks/bench_sweep.py [--packets 60000] [--json FILE]
 """
 
 from __future__ import annotations
@@ -51,9 +52,10 @@ def timed(points: list[Any], **where: Any) -> tuple[float, float, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--packets", type=int, default=4000, help="frames per point")
+    parser.add_argument("--packets", type=int, default=60000, help="frames per point")
     parser.add_argument("--json", help="also write the figures to FILE")
     args = parser.parse_args()
+    import dask
     import distributed
 
     load_before = os.getloadavg()
@@ -65,6 +67,9 @@ def main() -> None:
     wall1, own1, f1 = timed(heavy, jobs=1)
     wall2, own2, f2 = timed(heavy, jobs=2)
     o_wall, o_own, _ = timed(light, jobs=2)
+    # the workers' statistical profiler samples every thread's stack every 10 ms, a
+    # cost pure-Python tasks feel; a cluster for sweeps can go without it
+    dask.config.set({"distributed.worker.profile.enabled": False})
     started = time.perf_counter()
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None,
