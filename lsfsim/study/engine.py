@@ -32,7 +32,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
-CONNECT_TIMEOUT = 5.0     # seconds to reach a scheduler before giving up
+CONNECT_TIMEOUT = 3.0     # seconds to reach a scheduler before giving up
 
 
 class SchedulerError(OSError):
