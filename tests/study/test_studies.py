@@ -129,3 +129,15 @@ def test_buffers_quick(tmp_path):
 def test_full_study(tmp_path, name):
     df, _, _ = run_study(name, str(tmp_path), quick=False)
     assert (df["status"] == "ok").all()
+
+
+def test_every_study_is_documented_with_its_figure():
+    from pathlib import Path
+
+    from lsfsim.study.studies import STUDIES
+
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    text = (docs / "studies.md").read_text()
+    for name in STUDIES:
+        assert f"<!-- study {name} -->" in text and f"](studies/{name}.png)" in text, name
+        assert (docs / "studies" / f"{name}.png").read_bytes()[:4] == b"\x89PNG", name
