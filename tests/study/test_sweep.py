@@ -262,3 +262,40 @@ class _Fails:
 class _Dies:
     def __call__(self) -> None:
         os._exit(3)
+
+
+@pytest.mark.slow
+def test_ctrl_c_keeps_the_finished_rows(tmp_path):
+    """The real thing: SIGINT to `lsfsim sweep --jobs 2` once a row is in the journal."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path / "s.parquet"
+    args = [sys.executable, "-m", "lsfsim", "sweep", "--traffic", "cbr", "--size", "60",
+            "--packets", "15000", "--vary", "rate=10000..80000+10000", "--out", str(out),
+            "-j", "2", "-q"]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    proc = subprocess.Popen(args, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+    journal = tmp_path / "s.parquet.journal"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if journal.exists() and len(journal.read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the sweep ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and err.strip() == "lsfsim: error: interrupted"
+    kept = pd.read_parquet(out)
+    assert 1 <= len(kept) < 8 and (kept["status"] == "ok").all()
+    assert not journal.exists()
+    done = subprocess.run([*args, "--resume"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    full = pd.read_parquet(out)
+    assert list(full["rate"]) == [float(r) for r in range(10000, 80001, 10000)]
+    pd.testing.assert_frame_equal(full[full["rate"].isin(kept["rate"])].reset_index(drop=True),
+                                  kept.reset_index(drop=True), check_dtype=False)
