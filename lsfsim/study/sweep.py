@@ -243,8 +243,6 @@ def run_plan(plan: Plan, *, jobs: int | None = None, scheduler: str | None = Non
         rows[keys[index]] = row
         done += 1
         if file is not None:
-            if file._fp is None:
-                file.start()
             file.append(row)
             if time.monotonic() - last_save > SAVE_EVERY:
                 file.save(sorted_rows(), final=False)

@@ -120,7 +120,12 @@ class SweepFile:
         self._fp.flush()
 
     def append(self, row: dict[str, Any]) -> None:
-        """Put one finished row in the journal, on disk before the next arrives."""
+        """Put one finished row in the journal, on disk before the next arrives.
+
+        The journal begins with the first row: a sweep that fails before any
+        point finished (a scheduler out of reach) leaves no file behind."""
+        if self._fp is None:
+            self.start()
         self._fp.write(json.dumps(row, default=_plain) + "\n")
         self._fp.flush()
         os.fsync(self._fp.fileno())
