@@ -47,8 +47,13 @@ def main() -> int:
     settings = {k: v for k, v in config.items() if k != "overrides"}
     with tempfile.TemporaryDirectory() as tmp:
         ini = Path(tmp) / "mypy.ini"
+        # the other per-module settings (stubs a library lacks) stay as they are
+        kept = "".join(
+            f"[mypy-{','.join(o['module'])}]\n"
+            + "".join(f"{k} = {_ini_value(v)}\n" for k, v in o.items() if k != "module")
+            for o in config.get("overrides", []) if not o.get("ignore_errors"))
         ini.write_text("[mypy]\n" + "".join(f"{k} = {_ini_value(v)}\n"
-                                             for k, v in settings.items()))
+                                             for k, v in settings.items()) + kept)
         proc = subprocess.run([sys.executable, "-m", "mypy", "--config-file", str(ini)],
                               cwd=ROOT, capture_output=True, text=True)
     if proc.returncode not in (0, 1):  # 2: mypy itself failed

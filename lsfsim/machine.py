@@ -38,7 +38,7 @@ from lsfsim.kernel.skbuff import TruesizeRules
 from lsfsim.kernel.softirq import InterruptRunner, Ksoftirqd, NetRxSoftirq
 from lsfsim.probes import Hooks, Probe
 from lsfsim.result import Result, collect
-from lsfsim.scenario import Scenario, SocketSpec
+from lsfsim.scenario import Scenario, SocketSpec, apply_overrides
 from lsfsim.simpy_fast import events_scheduled
 from lsfsim.stats import StageLatency
 from lsfsim.traffic import ConstantRate, NcTransfer, OnOff, PcapReplay, Poisson, TrafficSource
@@ -114,6 +114,8 @@ class Machine:
                  source: TrafficSource | None = None, lifecycle: object | None = None,
                  probes: Iterable[Probe[Machine]] | None = None,
                  lazy_readers: bool = True) -> None:
+        if scenario.overrides:
+            model = apply_overrides(model, scenario.overrides)
         if scenario.rx_ring is not None:
             model = model.with_overrides({"hardware.nic.rx_ring": scenario.rx_ring})
         self.model = model

@@ -12,14 +12,17 @@ mode unless ``promisc=False`` (tcpdump's ``-p``).
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     PrivateAttr,
+    SerializerFunctionWrapHandler,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -121,3 +124,54 @@ class Scenario(BaseModel):
     allow_refused_filter: bool = Field(
         default=False, description="run even if the kernel refuses a filter (the socket stays "
                            "unfiltered, as the kernel leaves it); otherwise FilterRefused")
+    overrides: dict[str, str | int | float | bool] = Field(
+        default_factory=dict,
+        description="model fields to change, as --set gives them: {'kernel.rmem_max': '16MiB'}")
+
+    @model_serializer(mode="wrap")
+    def _without_empty_overrides(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # a run without --set dumps exactly as before overrides existed
+        data = handler(self)
+        if not data.get("overrides"):
+            data.pop("overrides", None)
+        return data
+
+
+# pydantic's complaints when a plain (unit-less) int, float or bool field gets a string
+_PLAIN_TYPES = ("valid integer", "valid number", "valid boolean")
+_BOOLS = {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False}
+
+
+def apply_overrides(model: Any, overrides: dict[str, Any]) -> Any:
+    """``model.with_overrides(overrides)``, with ``--set``'s strings typed as needed.
+
+    The command line gives every value as a string.  Fields with units parse
+    strings themselves ("16MiB", "2us"); a plain count such as ``rx_ring`` or a
+    flag such as ``vm`` accepts only a number or a boolean, so a bare number or
+    true/false is converted for such a field, and only for it: a bare "350"
+    for a duration is still refused (ns? us?) with the model's own message.
+    """
+    items = dict(overrides)
+    from lsfsim.config.model import ModelError
+
+    while True:
+        try:
+            return model.with_overrides(items)
+        except ModelError as exc:
+            value = items.get(exc.field or "")
+            typed = _typed(value) if any(t in exc.detail for t in _PLAIN_TYPES) else None
+            if typed is None:
+                raise
+            items[exc.field or ""] = typed
+
+
+def _typed(value: Any) -> int | float | bool | None:
+    """A bare number or boolean written as a string, as that type; else None."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if re.fullmatch(r"[+-]?\d+", text):
+        return int(text)
+    if re.fullmatch(r"[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?", text):
+        return float(text)
+    return _BOOLS.get(text.lower())

@@ -103,12 +103,14 @@ class StageLatency:
     def fold(self) -> None:
         if not self.pending:
             return
-        rows = np.frombuffer(self.pending, dtype=np.float64).reshape(-1, self.width)
+        # a copy, not a view: a view exports pending's buffer, and anything holding the
+        # frame a moment longer (a sampling profiler, as Dask workers run) would make
+        # the resize below fail with BufferError
+        rows = np.array(self.pending, dtype=np.float64).reshape(-1, self.width)
         steps = np.diff(rows, axis=1)
         for i, stage in enumerate(self.stages):
             self.hists[stage].add_array(steps[:, i])
         self.hists["total"].add_array(rows[:, -1] - rows[:, 0])
-        del rows, steps                 # release the buffer before resizing it
         del self.pending[:]
 
     def summary(self) -> dict[str, dict[str, float]]:

@@ -11,7 +11,7 @@ from lsfsim.cli.main import app
 from lsfsim.cli.scenario_options import ScenarioOptions, scenario_options
 from lsfsim.scenario import LECTURE_FILTER
 
-COMMANDS = ("run", "trace", "lifecycle")
+COMMANDS = ("run", "trace", "lifecycle", "sweep")
 
 
 def _options(command: str) -> dict[str, str]:
@@ -25,7 +25,7 @@ def test_every_simulating_command_takes_every_scenario_option() -> None:
     flags = [{name: flag for name, flag in _options(c).items() if name in shared}
              for c in COMMANDS]
     assert set(flags[0]) == shared
-    assert flags[0] == flags[1] == flags[2]          # same names, same flags
+    assert all(f == flags[0] for f in flags)           # same names, same flags
 
 
 def test_defaults_build_the_lecture_scenario_and_the_short_trace_default() -> None:

@@ -54,10 +54,12 @@ def _register() -> None:
     from lsfsim.cli import bpf_cmd
 
     app.add_typer(bpf_cmd.app, name="bpf")
-    from lsfsim.cli import regress_cmd, run_cmd, trace_cmd
+    from lsfsim.cli import regress_cmd, run_cmd, study_cmd, sweep_cmd, trace_cmd
 
     run_cmd.register(app)
     trace_cmd.register(app)
+    sweep_cmd.register(app)
+    study_cmd.register(app)
     regress_cmd.register(app)
 
 

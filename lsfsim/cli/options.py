@@ -63,3 +63,7 @@ Senders = Annotated[int, typer.Option(
     "--senders", min=0, help="Programs sending raw frames with sendto (packet_snd).")]
 SendRate = Annotated[float, typer.Option("--send-rate", min=1, help="Frames per second per sender.")]
 SendCount = Annotated[int, typer.Option("--send-count", min=1, help="Frames each sender sends.")]
+Set = Annotated[list[str] | None, typer.Option(
+    "--set", metavar="FIELD=VALUE",
+    help="Change a model field for this run, in the model file's units "
+         "(kernel.rmem_max=16MiB); repeatable.")]

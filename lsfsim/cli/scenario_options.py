@@ -65,6 +65,7 @@ class ScenarioOptions:
     senders: int = 0
     send_rate: float = 1000.0
     send_count: int = 1000
+    overrides: list[str] | dict[str, Any] | None = None   # --set FIELD=VALUE
 
     def build(self, default_nc_bytes: int | None = None) -> Any:
         """The Scenario these options describe (``scenario_from_options``).
@@ -93,7 +94,8 @@ def scenario_from_options(*, model: str | None, traffic: str | None, rate: float
                           no_napi: bool, seed: int, no_drain: bool, promisc: bool = True,
                           reader_cpu: int | None = None, senders: int = 0,
                           send_rate: float = 1000.0, send_count: int = 1000,
-                          allow_refused_filter: bool = False) -> Any:
+                          allow_refused_filter: bool = False,
+                          overrides: list[str] | dict[str, Any] | None = None) -> Any:
     """Build a Scenario from command-line options (defaults: the lecture's run).
 
     The lecture's filter belongs to the lecture's scenario: with ``--traffic``,
@@ -161,11 +163,25 @@ def scenario_from_options(*, model: str | None, traffic: str | None, rate: float
                                  for _ in range(senders)],
                         napi=not no_napi, seed=seed, drain=not no_drain, rx_ring=rx_ring,
                         max_sim_seconds=seconds if no_drain else None,
-                        allow_refused_filter=allow_refused_filter)
+                        allow_refused_filter=allow_refused_filter,
+                        overrides=parse_overrides(overrides))
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
         raise InputError(f"scenario: {where}: {err['msg']}") from None
+
+
+def parse_overrides(items: list[str] | dict[str, Any] | None) -> dict[str, Any]:
+    """``["kernel.rmem_max=16MiB", ...]`` (``--set``) -> ``{"kernel.rmem_max": "16MiB"}``."""
+    if isinstance(items, dict):
+        return dict(items)
+    out: dict[str, Any] = {}
+    for item in items or ():
+        field, sep, value = item.partition("=")
+        if not sep or not field.strip() or not value.strip():
+            raise InputError(f"--set: {item!r}: expected FIELD=VALUE, e.g. kernel.rmem_max=16MiB")
+        out[field.strip()] = value.strip()
+    return out
 
 
 # each field's command-line option (flag, type, help) in options.py
@@ -179,11 +195,12 @@ _OPTION_OF: dict[str, Any] = {
     "readers": options.Readers, "reader_work": options.ReaderWork,
     "reader_cpu": options.ReaderCpu, "no_napi": options.NoNapi, "promisc": options.Promisc,
     "seed": options.Seed, "no_drain": options.NoDrain, "senders": options.Senders,
-    "send_rate": options.SendRate, "send_count": options.SendCount,
+    "send_rate": options.SendRate, "send_count": options.SendCount, "overrides": options.Set,
 }
 
 
-def _shared_parameters() -> list[inspect.Parameter]:
+def scenario_parameters() -> list[inspect.Parameter]:
+    """Every scenario option as a typer parameter (name, annotation with the option, default)."""
     return [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default,
                               annotation=_OPTION_OF[f.name])
             for f in fields(ScenarioOptions)]
@@ -194,7 +211,7 @@ def scenario_options(func: F) -> F:
     own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
            for p in inspect.signature(func, eval_str=True).parameters.values()
            if p.name != "scenario"]
-    shared = _shared_parameters()
+    shared = scenario_parameters()
     clash = {p.name for p in own} & {p.name for p in shared}
     if clash:
         raise TypeError(f"{func.__name__}: parameters {sorted(clash)} are scenario options")

@@ -10,7 +10,7 @@ Fixtures:
 
 * ``lsfsim_run(scenario_or_options)``: run a ``Scenario``, or a dict of the
   options of ``lsfsim run`` (the keywords of
-  ``lsfsim.cli.run_cmd.scenario_from_options``; ``filter`` and ``bytes`` may
+  ``lsfsim.cli.scenario_options.ScenarioOptions``; ``filter`` and ``bytes`` may
   stand for ``filter_expr`` and ``nbytes``), and return the ``Result``;
 * ``bpf_program(source, snaplen=262144, kernel=None)``: a ``Program`` from an
   expression or a program file;
@@ -118,20 +118,14 @@ class SuiteItem(pytest.Item):
 
 # --- fixtures ---------------------------------------------------------------------------
 
-_ALIASES = {"filter": "filter_expr", "bytes": "nbytes"}
-
-
-def _run_defaults() -> dict[str, Any]:
-    """The defaults of ``lsfsim run``, as scenario_from_options takes them."""
-    return dict(model="testbed", traffic=None, rate=None, size=None, packets=None,
-                nbytes=None, duration=None, pcap=None, speed=None, filter_expr=None,
-                filter_file=None, snaplen=None, rcvbuf=None, rx_ring=None, sockets=1,
-                readers=1, reader_work=None, no_napi=False, seed=1, no_drain=False,
-                promisc=False)
+_ALIASES = {"filter": "filter_expr", "bytes": "nbytes", "packets": "count"}
 
 
 def run_scenario(scenario: Any = None, /, **options: Any) -> Any:
     """Run a Scenario, or the options of ``lsfsim run`` (dict or keywords); return the Result."""
+    from dataclasses import fields
+
+    from lsfsim.cli.scenario_options import ScenarioOptions
     from lsfsim.machine import run
     from lsfsim.scenario import Scenario
 
@@ -139,16 +133,14 @@ def run_scenario(scenario: Any = None, /, **options: Any) -> Any:
         if options:
             raise TypeError("give a Scenario or run options, not both")
         return run(scenario)
-    from lsfsim.cli.run_cmd import scenario_from_options
-
-    given = {**(scenario or {}), **options}
-    args = _run_defaults()
-    for key, value in given.items():
+    known = {f.name for f in fields(ScenarioOptions)}
+    args: dict[str, Any] = {}
+    for key, value in {**(scenario or {}), **options}.items():
         key = _ALIASES.get(key, key)
-        if key not in args and key not in ("reader_cpu", "senders", "send_rate", "send_count"):
+        if key not in known:
             raise TypeError(f"lsfsim_run: unknown run option {key!r}")
         args[key] = value
-    return run(scenario_from_options(**args))
+    return run(ScenarioOptions(**args).build())
 
 
 @pytest.fixture
