@@ -101,6 +101,10 @@ class PcapReader:
         self._offset += len(data)
         return data
 
+    def flush(self) -> None:
+        """Hand what is buffered to the file (a reader of a FIFO sees it now)."""
+        self._f.flush()
+
     def close(self) -> None:
         if self._own:
             self._f.close()
@@ -332,7 +336,9 @@ class PcapWriter:
     """Write a classic pcap file (little-endian, micro- or nanosecond timestamps).
 
     Packets longer than ``snaplen`` are cut to it, as a capture would; their
-    wire length stays the original one.
+    wire length stays the original one.  ``keep_partial`` is open_output's: a
+    file written when Ctrl-C comes is kept with the records written so far
+    (each record is written whole, so every prefix is a valid file).
     """
 
     def __init__(
@@ -341,13 +347,15 @@ class PcapWriter:
         linktype: int = LINKTYPE_ETHERNET,
         snaplen: int = MAXIMUM_SNAPLEN,
         nanosecond: bool = False,
+        keep_partial: bool = False,
     ) -> None:
         if not 0 <= linktype < (1 << 32) or not 0 < snaplen < (1 << 32):
             raise ValueError(f"bad pcap header: linktype {linktype}, snaplen {snaplen}")
         self._stack = contextlib.ExitStack()
         if isinstance(path_or_file, (str, Path)):
             # a regular file appears whole at close(); a FIFO or device is written through
-            self._f: IO[bytes] = self._stack.enter_context(open_output(path_or_file, "wb"))
+            self._f: IO[bytes] = self._stack.enter_context(
+                open_output(path_or_file, "wb", keep_partial=keep_partial))
             self._own = True
         else:
             self._f = path_or_file
@@ -360,16 +368,22 @@ class PcapWriter:
         self._f.write(struct.pack("<IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype))
         self.count = 0
 
-    def write(self, data: bytes, ts: float = 0.0, wirelen: int | None = None) -> None:
-        """Append one packet captured at ``ts`` seconds."""
+    def write(self, data: bytes, ts: float = 0.0, wirelen: int | None = None,
+              base: int = 0) -> None:
+        """Append one packet captured at ``base + ts`` seconds.
+
+        ``base`` (whole seconds) keeps a small ``ts`` precise: an epoch time near
+        1.7e9 s has a double's resolution of 0.24 us, a time near 0 much finer.
+        """
         if wirelen is None:
             wirelen = len(data)
         caplen = min(len(data), self.snaplen)
-        if not math.isfinite(ts) or ts < 0:
-            raise ValueError(f"bad timestamp {ts!r}")
+        if not math.isfinite(ts) or ts + base < 0:
+            raise ValueError(f"bad timestamp {base + ts!r}")
         # Split before scaling: ts * 1e9 would not fit a double's 53 bits exactly.
         sec = math.floor(ts)
         frac = round((ts - sec) * self._units)
+        sec += base
         if frac >= self._units:
             sec, frac = sec + 1, frac - self._units
         if sec >= (1 << 32):
@@ -380,6 +394,10 @@ class PcapWriter:
 
     def write_record(self, record: PcapRecord) -> None:
         self.write(record.data, record.ts, record.wirelen)
+
+    def flush(self) -> None:
+        """Hand what is buffered to the file (a reader of a FIFO sees it now)."""
+        self._f.flush()
 
     def close(self) -> None:
         if self._own:

@@ -161,6 +161,22 @@ class LateProgress:
             self.bar.stop()
 
 
+def capture_writer(write: str | None, json_out: str | None, sockets: int) -> Any:
+    """The ``-w`` probe (lsfsim.capture.CaptureWriter), its files checked; None without -w."""
+    if not write:
+        return None
+    from lsfsim.capture import CaptureWriter, capture_paths, check_capture_paths
+
+    if write == "-" and json_out == "-":
+        raise InputError("-w - and --json - would both write to stdout: give one a file")
+    try:
+        paths = capture_paths(write, sockets)
+        check_capture_paths(paths)
+    except ValueError as exc:
+        raise InputError(f"-w: {write}: {exc}") from None
+    return CaptureWriter(paths)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("run")
     @one_line_errors
@@ -192,6 +208,11 @@ def register(app: typer.Typer) -> None:
         senders: options.Senders = 0,
         send_rate: options.SendRate = 1000.0,
         send_count: options.SendCount = 1000,
+        write: str = typer.Option(
+            None, "--write", "-w", metavar="FILE",
+            help="Write the packets socket 0's recvfrom returned to FILE, a pcap file as "
+                 "tcpdump -w writes ('-': stdout); '{socket}' in FILE writes one file per "
+                 "socket, with its number in place."),
         json_out: str = typer.Option(None, "--json", help="Write every counter and statistic to FILE ('-': stdout)."),
         report: str = typer.Option(None, "--report", help="Write a self-contained HTML report (with plots) to DIR."),
         proc: bool = typer.Option(False, "--proc", help="Print /proc/net/dev, softnet_stat, packet and PACKET_STATISTICS as at the end."),
@@ -215,23 +236,36 @@ def register(app: typer.Typer) -> None:
             seed=seed, no_drain=no_drain, promisc=promisc, reader_cpu=reader_cpu,
             senders=senders, send_rate=send_rate, send_count=send_count,
             allow_refused_filter=allow_refused_filter)
+        capture = capture_writer(write, json_out, len(scenario.sockets))
         loaded = load_model(scenario.model)
-        probes = []
+        probes: list[Any] = []
         if report:
             from lsfsim.report.sampler import Sampler
 
             probes.append(Sampler())
+        if capture is not None:
+            probes.append(capture)
         from lsfsim.machine import Machine
 
-        with refused_filter_is_input_error():
-            machine = Machine(loaded, scenario, probes=probes)
         progress = LateProgress(enabled=not quiet)
-        try:
-            result = machine.run(progress=progress)
-        finally:
-            progress.close()
-        # with --json -, stdout carries the JSON alone: the rest goes to stderr
-        to_stderr = json_out == "-"
+        with contextlib.ExitStack() as files:
+            if capture is not None:
+                files.enter_context(capture)      # closed (Ctrl-C: kept) whatever happens
+            try:
+                with refused_filter_is_input_error():
+                    machine = Machine(loaded, scenario, probes=probes)
+                result = machine.run(progress=progress)
+            except KeyboardInterrupt:
+                progress.close()
+                if capture is not None:
+                    for index, path in capture.paths.items():
+                        typer.echo(f"lsfsim: note: {path}: the {capture.counts[index]:,} "
+                                   f"packets written before the interrupt", err=True)
+                raise
+            finally:
+                progress.close()
+        # with --json - or -w -, stdout carries that file alone: the rest goes to stderr
+        to_stderr = json_out == "-" or write == "-"
         if json_out == "-":
             typer.echo(result.to_json())
         elif json_out:

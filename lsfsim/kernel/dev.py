@@ -109,6 +109,10 @@ class NetCore:
 
     def netif_receive_skb(self, ctx: ExecContext, skb: SkBuff) -> None:
         """Hand an incoming skb to every tap, then to its protocol handler."""
+        # net_timestamp (unless netif_rx stamped it).  Simplification: the kernel stamps only
+        # while a socket wants stamps (netstamp_needed); the model always stamps.
+        if not skb.tstamp:
+            skb.tstamp = ctx.t
         ctx.cpu.softnet.processed += 1
         self.received += 1
         handler = self.ptype_base.get(skb.protocol)
@@ -137,6 +141,8 @@ class NetCore:
     def netif_rx(self, ctx: ExecContext, skb: SkBuff) -> bool:
         """Pre-NAPI receive: queue on the CPU's backlog (<= netdev_max_backlog + 1)."""
         softnet = ctx.cpu.softnet
+        if not skb.tstamp:
+            skb.tstamp = ctx.t          # net_timestamp
         ctx.charge("netif_rx", self.costs.netif_rx)
         softnet.processed += 1
         queue = softnet.input_pkt_queue
@@ -197,6 +203,7 @@ class NetCore:
 
     def dev_queue_xmit_nit(self, ctx: ExecContext, skb: SkBuff) -> None:
         """Give a clone of an outgoing skb to every tap but the sender (PACKET_OUTGOING)."""
+        skb.tstamp = ctx.t              # net_timestamp, before the clones copy it
         for sock in self.ptype_all:
             if sock is skb.sk:
                 continue

@@ -36,7 +36,7 @@ class SkBuff:
 
     __slots__ = (
         "data", "len", "truesize", "users", "pkt_type", "protocol", "id",
-        "t_wire", "t_dma", "t_irq", "t_poll", "t_enq", "cloned", "sk",
+        "t_wire", "t_dma", "t_irq", "t_poll", "t_enq", "cloned", "sk", "tstamp",
     )
 
     def __init__(self, data: bytes, truesize: int, pkt_id: int = -1) -> None:
@@ -52,6 +52,7 @@ class SkBuff:
         self.t_irq = 0.0    # the hard IRQ that led to its poll
         self.t_poll = 0.0   # pcnet32_rx_entry picked it up
         self.t_enq = 0.0    # queued on a socket
+        self.tstamp = 0.0   # skb->tstamp: net_timestamp's time (0: not stamped yet)
         self.cloned = False
         self.sk: SkOwner | None = None
 
@@ -70,6 +71,7 @@ class SkBuff:
         nskb.t_irq = self.t_irq
         nskb.t_poll = self.t_poll
         nskb.t_enq = 0.0
+        nskb.tstamp = self.tstamp
         nskb.cloned = True
         nskb.sk = None
         return nskb
