@@ -31,13 +31,17 @@ from types import TracebackType
 from typing import Any
 
 from lsfsim.outputs import check_output
-from lsfsim.pcapio import LINKTYPE_ETHERNET, PcapWriter
+from lsfsim.pcapio import LINKTYPE_ETHERNET, RECORD_HEADER, PcapWriter
 from lsfsim.probes import SocketView
 
 #: The placeholder of a capture file's name replaced by the socket's number.
 SOCKET_FIELD = "{socket}"
 #: Records between two flushes: a reader of a FIFO sees packets as the run goes.
 FLUSH_EVERY = 1024
+#: Records packed before they are handed to the file object in one write.
+BATCH = 64
+_BATCH_ITEMS = 2 * BATCH       # a header and the data per record
+_pack = RECORD_HEADER.pack
 _UNSEEN: Any = object()
 
 
@@ -62,6 +66,35 @@ def check_capture_paths(paths: dict[int, str], what: str = "-w") -> None:
         seen[key] = index
 
 
+class _SocketFile:
+    """One socket's file and the records packed since the last flush."""
+
+    __slots__ = ("index", "writer", "snaplen", "pending", "count")
+
+    def __init__(self, index: int, writer: PcapWriter, snaplen: int) -> None:
+        self.index = index
+        self.writer = writer
+        self.snaplen = snaplen
+        self.pending: list[bytes] = []      # headers and data, alternately
+        self.count = 0                      # records written (handed to the file)
+
+    def write_batch(self, flush_every: int) -> None:
+        """Hand the batched records to the file; flush it every ``flush_every`` records."""
+        n = len(self.pending) // 2
+        if n:
+            before = self.count
+            self.writer.write_packed(b"".join(self.pending), n)
+            self.pending.clear()
+            self.count += n
+            if before // flush_every != self.count // flush_every:
+                self.writer.flush()
+
+    def flush(self) -> None:
+        """Write what is batched and flush the file."""
+        self.write_batch(1 << 62)
+        self.writer.flush()
+
+
 class CaptureWriter:
     """Probe writing socket ``i``'s received packets to ``paths[i]`` (a pcap file each).
 
@@ -75,15 +108,20 @@ class CaptureWriter:
     def __init__(self, paths: dict[int, str], flush_every: int = FLUSH_EVERY) -> None:
         self.paths = dict(paths)
         self.flush_every = flush_every
-        self.writers: dict[int, PcapWriter] = {}
-        self.counts: dict[int, int] = dict.fromkeys(self.paths, 0)
+        self.files: dict[int, _SocketFile] = {}
         self._machine: Any = None
-        self._by_sock: dict[int, tuple[PcapWriter, int] | None] = {}   # id(sock) -> writer
+        self._by_sock: dict[object, _SocketFile | None] = {}   # socket -> its file, or None
         self._base = 0          # whole seconds of the traffic clock at simulated time 0
         self._frac = 0.0        # ... and the rest
         self._clock_known = False
-        self._pending = 0       # records since the last flush
         self._closed = False
+
+    @property
+    def counts(self) -> dict[int, int]:
+        """Records written so far per socket (after close: those in the file)."""
+        counts = dict.fromkeys(self.paths, 0)
+        counts.update((i, f.count + len(f.pending) // 2) for i, f in self.files.items())
+        return counts
 
     # --- the probe's life ------------------------------------------------------
     def attach(self, machine: Any) -> None:
@@ -95,24 +133,29 @@ class CaptureWriter:
                                  f"(the scenario has {len(specs)})")
         self._machine = machine
         for index, path in sorted(self.paths.items()):
-            self.writers[index] = PcapWriter(path, LINKTYPE_ETHERNET,
-                                             snaplen=specs[index].snaplen, keep_partial=True)
+            snaplen = specs[index].snaplen
+            writer = PcapWriter(path, LINKTYPE_ETHERNET, snaplen=snaplen, keep_partial=True)
+            self.files[index] = _SocketFile(index, writer, snaplen)
 
     def finish(self) -> None:
         """The run is over: flush and close every file (a regular file appears now)."""
         self.close()
 
     def close(self, exc: tuple[Any, Any, Any] | None = None) -> None:
-        """Close every file; ``exc`` (an exception's triple) passes the run's error on, so
-        that open_output keeps (Ctrl-C) or removes (anything else) what was written."""
+        """Write what is batched and close every file; ``exc`` (an exception's triple)
+        passes the run's error on, so that open_output keeps (Ctrl-C: every record
+        written is whole) or removes (anything else) what was written."""
         if self._closed:
             return
         self._closed = True
-        for writer in self.writers.values():
+        for f in self.files.values():
+            if exc is None or exc[0] is KeyboardInterrupt:
+                f.flush()
+            f.pending.clear()
             if exc is None:
-                writer.close()
+                f.writer.close()
             else:
-                writer.__exit__(*exc)
+                f.writer.__exit__(*exc)
 
     def __enter__(self) -> CaptureWriter:
         return self
@@ -122,37 +165,40 @@ class CaptureWriter:
         self.close(None if exc_type is None else (exc_type, exc, tb))
 
     # --- the hook ---------------------------------------------------------------
-    def _writer_of(self, sock: SocketView) -> tuple[PcapWriter, int] | None:
+    def _file_of(self, sock: object) -> _SocketFile | None:
         """The file of a socket seen for the first time (capture program i's socket)."""
-        found = None
+        found: _SocketFile | None = None
         for app in self._machine.apps:
-            if app.sock is sock and app.index in self.writers:
-                found = (self.writers[app.index], app.index)
-        self._by_sock[id(sock)] = found
+            if app.sock is sock and app.index in self.files:
+                found = self.files[app.index]
+        self._by_sock[sock] = found
+        if not self._clock_known:
+            # the traffic clock at simulated time 0: known once the first frame was pulled
+            origin = float(getattr(self._machine.source, "clock_origin", 0.0))
+            self._base = math.floor(origin)
+            self._frac = origin - self._base
+            self._clock_known = True
         return found
 
-    def _set_clock(self) -> None:
-        """The traffic clock at simulated time 0: known once the first frame was pulled."""
-        origin = float(getattr(self._machine.source, "clock_origin", 0.0))
-        self._base = math.floor(origin)
-        self._frac = origin - self._base
-        self._clock_known = True
-
     def recvfrom_returned(self, sock: SocketView, skb: Any, copied: int, t: float) -> None:
-        """recvfrom returned ``skb`` with ``copied`` bytes: one record."""
-        entry = self._by_sock.get(id(sock), _UNSEEN)
-        if entry is _UNSEEN:
-            entry = self._writer_of(sock)
-        if entry is None:
+        """recvfrom returned ``skb`` with ``copied`` bytes: one record, batched."""
+        f = self._by_sock.get(sock, _UNSEEN)
+        if f is _UNSEEN:
+            f = self._file_of(sock)
+        if f is None:
             return
-        if not self._clock_known:
-            self._set_clock()
-        writer, index = entry
+        # skb->tstamp on the traffic's clock, in whole seconds and microseconds
+        ts = self._frac + skb.tstamp
+        sec = int(ts)
+        usec = int((ts - sec) * 1e6 + 0.5)
+        if usec >= 1_000_000:
+            sec += 1
+            usec -= 1_000_000
         data = skb.data
-        writer.write(data[:copied], self._frac + skb.tstamp, len(data), self._base)
-        self.counts[index] += 1
-        self._pending += 1
-        if self._pending >= self.flush_every:
-            self._pending = 0
-            for w in self.writers.values():
-                w.flush()
+        if copied > f.snaplen:                # libpcap cuts at its snapshot length too
+            copied = f.snaplen
+        pending = f.pending
+        pending.append(_pack(sec + self._base, usec, copied, len(data)))
+        pending.append(data[:copied])
+        if len(pending) >= _BATCH_ITEMS:
+            f.write_batch(self.flush_every)

@@ -29,6 +29,7 @@ __all__ = [
     "PcapReader",
     "PcapRecord",
     "PcapWriter",
+    "RECORD_HEADER",
     "count_records",
     "iter_pcap",
 ]
@@ -47,6 +48,10 @@ MAXIMUM_SNAPLEN = 262144
 _IMPLAUSIBLE_CAPLEN = 256 * 1024 * 1024
 
 _BLOCK_IDB, _BLOCK_PB, _BLOCK_SPB, _BLOCK_EPB = 1, 2, 3, 6
+
+#: A classic pcap record header as PcapWriter writes it (little-endian): seconds,
+#: fraction (micro- or nanoseconds), caplen, wirelen.
+RECORD_HEADER = struct.Struct("<IIII")
 
 
 class PcapError(ValueError):
@@ -388,9 +393,15 @@ class PcapWriter:
             sec, frac = sec + 1, frac - self._units
         if sec >= (1 << 32):
             raise ValueError(f"timestamp {ts!r} does not fit a 32-bit pcap record header")
-        self._f.write(struct.pack("<IIII", sec, frac, caplen, wirelen))
+        self._f.write(RECORD_HEADER.pack(sec, frac, caplen, wirelen))
         self._f.write(data[:caplen])
         self.count += 1
+
+    def write_packed(self, chunk: bytes, records: int) -> None:
+        """Append ``records`` records already packed into ``chunk`` (each a RECORD_HEADER
+        then its bytes, caplen at most the snaplen): for a writer batching its records."""
+        self._f.write(chunk)
+        self.count += records
 
     def write_record(self, record: PcapRecord) -> None:
         self.write(record.data, record.ts, record.wirelen)
