@@ -40,7 +40,6 @@ SOCKET_FIELD = "{socket}"
 FLUSH_EVERY = 1024
 #: Records packed before they are handed to the file object in one write.
 BATCH = 64
-_BATCH_ITEMS = 2 * BATCH       # a header and the data per record
 _pack = RECORD_HEADER.pack
 _UNSEEN: Any = object()
 
@@ -67,30 +66,55 @@ def check_capture_paths(paths: dict[int, str], what: str = "-w") -> None:
 
 
 class _SocketFile:
-    """One socket's file and the records packed since the last flush."""
+    """One socket's file and the packets recvfrom returned since the last write."""
 
-    __slots__ = ("index", "writer", "snaplen", "pending", "count")
+    __slots__ = ("index", "writer", "snaplen", "pending", "copied", "count", "base", "frac")
 
     def __init__(self, index: int, writer: PcapWriter, snaplen: int) -> None:
         self.index = index
         self.writer = writer
         self.snaplen = snaplen
-        self.pending: list[bytes] = []      # headers and data, alternately
+        # the skbs recvfrom returned and the bytes it copied of each, not yet written (two
+        # lists, not a list of pairs: no object allocated per packet, none for the GC)
+        self.pending: list[Any] = []
+        self.copied: list[int] = []
         self.count = 0                      # records written (handed to the file)
+        self.base = 0       # whole seconds of the traffic clock at simulated time 0
+        self.frac = 0.0     # ... and the rest
 
     def write_batch(self, flush_every: int) -> None:
-        """Hand the batched records to the file; flush it every ``flush_every`` records."""
-        n = len(self.pending) // 2
-        if n:
-            before = self.count
-            self.writer.write_packed(b"".join(self.pending), n)
-            self.pending.clear()
-            self.count += n
-            if before // flush_every != self.count // flush_every:
-                self.writer.flush()
+        """Pack the pending records and hand them to the file in one write; flush the
+        file every ``flush_every`` records."""
+        pending = self.pending
+        if not pending:
+            return
+        base, frac, snaplen = self.base, self.frac, self.snaplen
+        parts: list[bytes] = []
+        append = parts.append
+        for skb, copied in zip(pending, self.copied, strict=True):
+            # skb->tstamp on the traffic's clock, in whole seconds and microseconds
+            ts = frac + skb.tstamp
+            sec = int(ts)
+            usec = int((ts - sec) * 1e6 + 0.5)
+            if usec >= 1_000_000:
+                sec += 1
+                usec -= 1_000_000
+            data = skb.data
+            if copied > snaplen:              # libpcap cuts at its snapshot length too
+                copied = snaplen
+            append(_pack(base + sec, usec, copied, len(data)))
+            append(data[:copied])
+        n = len(pending)
+        self.writer.write_packed(b"".join(parts), n)
+        pending.clear()
+        self.copied.clear()
+        before = self.count
+        self.count += n
+        if before // flush_every != self.count // flush_every:
+            self.writer.flush()
 
     def flush(self) -> None:
-        """Write what is batched and flush the file."""
+        """Write what is pending and flush the file."""
         self.write_batch(1 << 62)
         self.writer.flush()
 
@@ -111,16 +135,13 @@ class CaptureWriter:
         self.files: dict[int, _SocketFile] = {}
         self._machine: Any = None
         self._by_sock: dict[object, _SocketFile | None] = {}   # socket -> its file, or None
-        self._base = 0          # whole seconds of the traffic clock at simulated time 0
-        self._frac = 0.0        # ... and the rest
-        self._clock_known = False
         self._closed = False
 
     @property
     def counts(self) -> dict[int, int]:
         """Records written so far per socket (after close: those in the file)."""
         counts = dict.fromkeys(self.paths, 0)
-        counts.update((i, f.count + len(f.pending) // 2) for i, f in self.files.items())
+        counts.update((i, f.count + len(f.pending)) for i, f in self.files.items())
         return counts
 
     # --- the probe's life ------------------------------------------------------
@@ -152,6 +173,7 @@ class CaptureWriter:
             if exc is None or exc[0] is KeyboardInterrupt:
                 f.flush()
             f.pending.clear()
+            f.copied.clear()
             if exc is None:
                 f.writer.close()
             else:
@@ -172,12 +194,11 @@ class CaptureWriter:
             if app.sock is sock and app.index in self.files:
                 found = self.files[app.index]
         self._by_sock[sock] = found
-        if not self._clock_known:
+        if found is not None:
             # the traffic clock at simulated time 0: known once the first frame was pulled
             origin = float(getattr(self._machine.source, "clock_origin", 0.0))
-            self._base = math.floor(origin)
-            self._frac = origin - self._base
-            self._clock_known = True
+            found.base = math.floor(origin)
+            found.frac = origin - found.base
         return found
 
     def recvfrom_returned(self, sock: SocketView, skb: Any, copied: int, t: float) -> None:
@@ -187,18 +208,8 @@ class CaptureWriter:
             f = self._file_of(sock)
         if f is None:
             return
-        # skb->tstamp on the traffic's clock, in whole seconds and microseconds
-        ts = self._frac + skb.tstamp
-        sec = int(ts)
-        usec = int((ts - sec) * 1e6 + 0.5)
-        if usec >= 1_000_000:
-            sec += 1
-            usec -= 1_000_000
-        data = skb.data
-        if copied > f.snaplen:                # libpcap cuts at its snapshot length too
-            copied = f.snaplen
         pending = f.pending
-        pending.append(_pack(sec + self._base, usec, copied, len(data)))
-        pending.append(data[:copied])
-        if len(pending) >= _BATCH_ITEMS:
+        pending.append(skb)
+        f.copied.append(copied)
+        if len(pending) >= BATCH:
             f.write_batch(self.flush_every)
