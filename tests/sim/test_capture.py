@@ -20,7 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 from lsfsim.bpf import pcapc
-from lsfsim.capture import CaptureWriter, capture_paths
+from lsfsim.capture import BATCH, CaptureWriter, capture_paths
 from lsfsim.cli.main import app
 from lsfsim.config.model import load_model
 from lsfsim.kernel.skbuff import PACKET_OUTGOING
@@ -299,3 +299,21 @@ def test_bad_write_paths_fail_before_the_run(args, message):
     assert res.exit_code == 2
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("lsfsim: error: ") and message in lines[0]
+
+
+def test_records_are_streamed_to_the_file_as_the_run_goes(tmp_path):
+    """Constant memory: at most a batch of packets is held, the rest is in the file."""
+    scenario = Scenario(traffic=TrafficSpec(kind="cbr", rate=50_000, packets=8000, size=100),
+                        sockets=[SocketSpec()])
+    sizes, held = [], []
+    with CaptureWriter({0: str(tmp_path / "out.pcap")}) as capture:
+        def look(_fraction: float) -> None:
+            tmp = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+            sizes.append(tmp[0].stat().st_size)
+            held.append(len(capture.files[0].pending))
+
+        Machine(load_model("testbed"), scenario, probes=[capture]).run(progress=look,
+                                                                       report_every=1000)
+    assert len(sizes) > 5 and sizes == sorted(sizes) and sizes[-1] > sizes[0] > 0
+    assert max(held) < BATCH
+    assert (tmp_path / "out.pcap").stat().st_size == 24 + 8000 * (16 + 100)
