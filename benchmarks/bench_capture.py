@@ -115,6 +115,9 @@ def main() -> int:
               "results": results}
     print(f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after "
           f"({os.cpu_count()} CPUs); best of {args.repeat}, runs alternating")
+    if max(load_before[0], load_after[0]) > (os.cpu_count() or 1):
+        print("the machine is loaded (load average above its CPU count): wall times wait for "
+              "the CPU; the CPU times are what an idle machine's wall times would be")
     for r in results:
         verdict = "ok" if r["wall_cost"] <= TARGET else "OVER TARGET"
         print(f"{r['scenario']:>4}: {r['packets_written']:,} packets written "

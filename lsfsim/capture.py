@@ -25,12 +25,13 @@ through.  See docs/capture.md.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from types import TracebackType
 from typing import Any
 
-from lsfsim.outputs import check_output
+from lsfsim.outputs import OutputError, check_output
 from lsfsim.pcapio import LINKTYPE_ETHERNET, RECORD_HEADER, PcapWriter
 from lsfsim.probes import SocketView
 
@@ -68,10 +69,12 @@ def check_capture_paths(paths: dict[int, str], what: str = "-w") -> None:
 class _SocketFile:
     """One socket's file and the packets recvfrom returned since the last write."""
 
-    __slots__ = ("index", "writer", "snaplen", "pending", "copied", "count", "base", "frac")
+    __slots__ = ("index", "path", "writer", "snaplen", "pending", "copied", "count", "base",
+                 "frac")
 
-    def __init__(self, index: int, writer: PcapWriter, snaplen: int) -> None:
+    def __init__(self, index: int, path: str, writer: PcapWriter, snaplen: int) -> None:
         self.index = index
+        self.path = path
         self.writer = writer
         self.snaplen = snaplen
         # the skbs recvfrom returned and the bytes it copied of each, not yet written (two
@@ -105,18 +108,28 @@ class _SocketFile:
             append(_pack(base + sec, usec, copied, len(data)))
             append(data[:copied])
         n = len(pending)
-        self.writer.write_packed(b"".join(parts), n)
-        pending.clear()
-        self.copied.clear()
-        before = self.count
-        self.count += n
-        if before // flush_every != self.count // flush_every:
-            self.writer.flush()
+        try:
+            self.writer.write_packed(b"".join(parts), n)
+            pending.clear()
+            self.copied.clear()
+            before = self.count
+            self.count += n
+            if before // flush_every != self.count // flush_every:
+                self.writer.flush()
+        except OSError as exc:
+            raise self.error(exc) from exc
 
     def flush(self) -> None:
         """Write what is pending and flush the file."""
         self.write_batch(1 << 62)
-        self.writer.flush()
+        try:
+            self.writer.flush()
+        except OSError as exc:
+            raise self.error(exc) from exc
+
+    def error(self, exc: OSError) -> OutputError:
+        """A failed write, as one line naming the file."""
+        return OutputError(f"-w: {self.path}: {exc.strerror or exc}")
 
 
 class CaptureWriter:
@@ -156,7 +169,7 @@ class CaptureWriter:
         for index, path in sorted(self.paths.items()):
             snaplen = specs[index].snaplen
             writer = PcapWriter(path, LINKTYPE_ETHERNET, snaplen=snaplen, keep_partial=True)
-            self.files[index] = _SocketFile(index, writer, snaplen)
+            self.files[index] = _SocketFile(index, path, writer, snaplen)
 
     def finish(self) -> None:
         """The run is over: flush and close every file (a regular file appears now)."""
@@ -169,15 +182,32 @@ class CaptureWriter:
         if self._closed:
             return
         self._closed = True
-        for f in self.files.values():
-            if exc is None or exc[0] is KeyboardInterrupt:
-                f.flush()
-            f.pending.clear()
-            f.copied.clear()
-            if exc is None:
-                f.writer.close()
-            else:
-                f.writer.__exit__(*exc)
+        with contextlib.ExitStack() as stack:      # every file is closed, whatever fails
+            for f in self.files.values():
+                stack.callback(self._close_one, f, exc)
+
+    @staticmethod
+    def _close_one(f: _SocketFile, exc: tuple[Any, Any, Any] | None) -> None:
+        """Write what is pending (unless the run failed) and close; a write that fails
+        here is the file's error (a regular file is then not renamed into place)."""
+        try:
+            try:
+                if exc is None or exc[0] is KeyboardInterrupt:
+                    f.flush()
+            except BaseException as error:
+                exc = (type(error), error, error.__traceback__)
+                raise
+            finally:
+                f.pending.clear()
+                f.copied.clear()
+                if exc is None:
+                    f.writer.close()
+                else:
+                    f.writer.__exit__(*exc)
+        except OSError as error:
+            if isinstance(error, OutputError):
+                raise
+            raise f.error(error) from error
 
     def __enter__(self) -> CaptureWriter:
         return self

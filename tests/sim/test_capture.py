@@ -317,3 +317,12 @@ def test_records_are_streamed_to_the_file_as_the_run_goes(tmp_path):
     assert len(sizes) > 5 and sizes == sorted(sizes) and sizes[-1] > sizes[0] > 0
     assert max(held) < BATCH
     assert (tmp_path / "out.pcap").stat().st_size == 24 + 8000 * (16 + 100)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
+@pytest.mark.parametrize("count", ["30", "3000"])         # failing at the end, or mid-run
+def test_a_failing_write_is_one_line_naming_the_file(count):
+    res = runner.invoke(app, ["run", "--traffic", "cbr", "--count", count, "-q",
+                              "-w", "/dev/full"])
+    assert res.exit_code == 2
+    assert res.stderr == "lsfsim: error: -w: /dev/full: No space left on device\n"
