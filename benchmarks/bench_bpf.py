@@ -18,8 +18,14 @@ record of the shared real captures (``<repo>/../shared/traces``), else the
 project's ``traces/``, else generated frames.
 
     python benchmarks/bench_bpf.py [--quick] [--json [PATH]] [--kernel 2.6.33]
+    python benchmarks/bench_bpf.py --prove
 
 All engines must agree on every verdict; the script exits 1 if they do not.
+
+``--prove`` times ``lsfsim bpf diff --prove`` instead (lsfsim.bpf.equiv): pairs of
+programs of about 30 instructions compiled from the expression above and variants of
+it, each proved equivalent or told apart by a witness; the target is an answer in
+under 10 s.  Every answer must be the expected one, else the script exits 1.
 """
 
 from __future__ import annotations
@@ -178,13 +184,61 @@ def engines(prog: Program, packets: list[tuple[bytes, int]], kernel: str
             "ctypes": ctypes_loop}
 
 
+# --- the prover ---------------------------------------------------------------------------
+PROVE_PAIRS = [
+    # (what, old expression, old optimized, new expression, new optimized, equivalent)
+    ("!= 0 vs > 0", HTTP_EXPR, True, HTTP_EXPR.replace("!= 0", "> 0"), True, True),
+    ("optimized vs not", HTTP_EXPR, True, HTTP_EXPR, False, True),
+    ("port 80 vs 8080", HTTP_EXPR, True, HTTP_EXPR.replace("port 80", "port 8080"), True, False),
+    ("payload != 0 vs > 10", HTTP_EXPR, True, HTTP_EXPR.replace("!= 0", "> 10"), True, False),
+]
+
+
+def prove_main(as_json: str | None, kernel: str) -> int:
+    from lsfsim.bpf.equiv import Equivalent, prove_equivalent
+
+    rows = []
+    ok = True
+    for what, old_expr, old_opt, new_expr, new_opt, equivalent in PROVE_PAIRS:
+        old = Program.from_expression(old_expr, optimize=old_opt)
+        new = Program.from_expression(new_expr, optimize=new_opt)
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            result = prove_equivalent(old.insns, new.insns, kernel=kernel)
+            best = min(best, time.perf_counter() - start)
+        answer = "equivalent" if isinstance(result, Equivalent) else "witness"
+        ok = ok and (answer == "equivalent") == equivalent
+        rows.append({"pair": what, "old_insns": len(old), "new_insns": len(new),
+                     "answer": answer, "seconds": best})
+    if as_json:
+        text = json.dumps({"kernel_semantics": kernel, "prove": rows}, indent=2)
+        if as_json == "-":
+            print(text)
+        else:
+            Path(as_json).write_text(text + "\n")
+    if as_json != "-":
+        print(f"prove_equivalent, semantics {kernel}, max_len 1514 (best of 3)")
+        print(f"{'pair':24} {'insns':>9} {'answer':>11} {'seconds':>8}")
+        for r in rows:
+            print(f"{r['pair']:24} {r['old_insns']:>4}/{r['new_insns']:<4} {r['answer']:>11} "
+                  f"{r['seconds']:>8.3f}")
+        print("(target: under 10 s each)")
+    if not ok:
+        print("an answer is not the expected one", file=sys.stderr)
+    return 0 if ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="short timing rounds (about 10 s)")
     ap.add_argument("--json", nargs="?", const="-", metavar="PATH",
                     help="write the figures as JSON to PATH (or stdout)")
     ap.add_argument("--kernel", default="2.6.33", help="kernel semantics for run/compile")
+    ap.add_argument("--prove", action="store_true", help="time the equivalence prover instead")
     args = ap.parse_args(argv)
+    if args.prove:
+        return prove_main(args.json, args.kernel)
     seconds = 0.4 if args.quick else 2.0
 
     packets, source = traffic()

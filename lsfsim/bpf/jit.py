@@ -38,6 +38,32 @@ from dataclasses import dataclass, replace
 from typing import Protocol, runtime_checkable
 
 from lsfsim.bpf import vm
+from lsfsim.bpf.instructions import (
+    CONDITIONAL_JUMPS,
+    PACKET_LOADS,
+    RETURNS,
+    TAX,
+    TXA,
+    ALUOp,
+    ALUOpConstant,
+    ALUOpX,
+    Instruction,
+    Jump,
+    JumpIf,
+    JumpIfX,
+    JumpTest,
+    LoadAbsolute,
+    LoadConstant,
+    LoadIndirect,
+    LoadLength,
+    LoadMemShift,
+    LoadScratch,
+    NegateA,
+    RetConstant,
+    StoreScratch,
+    decode_program,
+    successors,
+)
 from lsfsim.bpf.isa import (
     SKF_AD_ALU_XOR_X,
     SKF_AD_NLATTR,
@@ -52,7 +78,6 @@ from lsfsim.bpf.meta import DEFAULT_META, SkbMeta
 from lsfsim.bpf.versions import KernelSemantics
 
 U32 = 0xFFFFFFFF
-_SIZE = {0x00: 4, 0x08: 2, 0x10: 1}
 _FILENAME = "<lsfsim-bpf-jit>"
 INLINE_BUDGETS = (48, 12, 4, 0)
 """Largest shared tail (in instructions, after its own inlining) copied onto each path."""
@@ -82,17 +107,18 @@ def compile_program(insns: Sequence[Insn], sem: KernelSemantics) -> CompiledFilt
     insns = tuple(Insn(*i) for i in insns)
     for pc, insn in enumerate(insns):
         check_fields(insn, pc)  # only integers of the right width reach the source
-    if any(i.code == 0x05 and i.k >> 31 for i in insns):
+    prog = decode_program(insns)
+    if any(isinstance(ins, Jump) and ins.k >> 31 for ins in prog):
         return _interpreted(insns, sem)
     last = None
     for budget in INLINE_BUDGETS:
-        plan = _Plan(insns, budget)
+        plan = _Plan(prog, budget)
         if plan.total <= max(6 * len(insns), 3000) or budget == INLINE_BUDGETS[-1]:
             last = plan
             break
     assert last is not None
-    plain = _Emitter(insns, sem, last, counted=False).module("_filter")
-    counted = _Emitter(insns, sem, last, counted=True).module("_counted")
+    plain = _Emitter(prog, sem, last, counted=False).module("_filter")
+    counted = _Emitter(prog, sem, last, counted=True).module("_counted")
     source = plain + "\n\n" + counted
     namespace = _namespace(sem)
     exec(compile(source, _FILENAME, "exec"), namespace)  # noqa: S102 - integers only
@@ -129,10 +155,9 @@ def _namespace(sem: KernelSemantics) -> dict:
     def lk(p: bytes, k: int, size: int, meta: SkbMeta) -> int | None:
         return vm.load_kernel(p, k, size, sem, meta)
 
-    def ind(p: bytes, code: int, k: int, size: int, a: int, x: int,
-            meta: SkbMeta | None) -> int | None:
+    def ind(p: bytes, k: int, size: int, a: int, x: int, meta: SkbMeta | None) -> int | None:
         meta = DEFAULT_META if meta is None else meta
-        val, _, fail = vm.load_abs_ind(code, k, size, a, x, p, meta, sem, 0)
+        val, _, fail = vm.load_abs_ind(True, k, size, a, x, p, meta, sem, 0)
         return None if fail else val
 
     def nla(p: bytes, a: int, x: int, nest: bool) -> int | None:
@@ -159,16 +184,16 @@ def _namespace(sem: KernelSemantics) -> dict:
 class _Plan:
     """Predecessor counts, expanded sizes and the set of pcs emitted as functions."""
 
-    def __init__(self, insns: tuple[Insn, ...], budget: int) -> None:
-        n = len(insns)
+    def __init__(self, prog: tuple[Instruction, ...], budget: int) -> None:
+        n = len(prog)
         preds = [0] * n
         preds[0] = 1
         reach = [False] * n
         reach[0] = True
-        for pc, insn in enumerate(insns):
+        for pc, ins in enumerate(prog):
             if not reach[pc]:
                 continue
-            for t in _successors(insn, pc):
+            for t in successors(ins, pc):
                 if t < n:
                     preds[t] += 1
                     reach[t] = True
@@ -176,26 +201,12 @@ class _Plan:
         size = [0] * (n + 1)
         for pc in range(n - 1, -1, -1):
             s = 1 + sum(1 if t in self.funcs else size[t]
-                        for t in _successors(insns[pc], pc) if t < n)
+                        for t in successors(prog[pc], pc) if t < n)
             if preds[pc] >= 2 and s > budget and pc != 0:
                 self.funcs.add(pc)
             size[pc] = s
         self.size = size
         self.total = size[0] + sum(size[f] for f in self.funcs)
-
-
-def _successors(insn: Insn, pc: int) -> tuple[int, ...]:
-    code = insn.code
-    cls = code & 0x07
-    if cls == 0x06:
-        return ()
-    if cls == 0x05:
-        if code & 0xF0 == 0x00:
-            return (pc + 1 + insn.k,)
-        if insn.jt == insn.jf:
-            return (pc + 1 + insn.jt,)
-        return (pc + 1 + insn.jt, pc + 1 + insn.jf)
-    return (pc + 1,)
 
 
 # --- emission -------------------------------------------------------------------------
@@ -244,26 +255,22 @@ class _Ctx:
 
 
 class _Emitter:
-    def __init__(self, insns: tuple[Insn, ...], sem: KernelSemantics, plan: _Plan,
+    def __init__(self, prog: tuple[Instruction, ...], sem: KernelSemantics, plan: _Plan,
                  counted: bool) -> None:
-        self.insns = insns
+        self.prog = prog
         self.sem = sem
         self.plan = plan
         self.counted = counted
         self.funcs = set(plan.funcs)
         self.lines: list[str] = []
-        codes = [i.code for i in insns]
-        self.uses_len = any(c in (0x80, 0x81) for c in codes)
-        self.uses_pkt = any(c & 0x07 in (0, 1) and c & 0xE0 in (0x20, 0x40, 0xA0)
-                            for c in codes)
-        self.uses_rnd = any(i.code in (0x20, 0x28, 0x30) and i.k == 0xFFFFF000 + SKF_AD_RANDOM
-                            for i in insns)
+        self.uses_len = any(isinstance(ins, LoadLength) for ins in prog)
+        self.uses_pkt = any(isinstance(ins, PACKET_LOADS) for ins in prog)
+        self.uses_rnd = any(isinstance(ins, LoadAbsolute) and ins.ancillary == SKF_AD_RANDOM
+                            for ins in prog)
         self.uses_meta = not sem.libpcap and any(
-            (c & 0x07 == 0 and c & 0xE0 == 0x20 or c == 0xB1) and i.k >> 31
-            for i, c in zip(insns, codes, strict=False))
-        self.uses_ind = not sem.libpcap and any(c & 0xE0 == 0x40 and c & 0x07 == 0
-                                                for c in codes)
-        self.slots = sorted({i.k for i in insns if i.code in (0x60, 0x61)})
+            isinstance(ins, (LoadAbsolute, LoadMemShift)) and ins.k >> 31 for ins in prog)
+        self.uses_ind = not sem.libpcap and any(isinstance(ins, LoadIndirect) for ins in prog)
+        self.slots = sorted({ins.n for ins in prog if isinstance(ins, LoadScratch)})
 
     # --- output helpers
     def out(self, ind: int, text: str) -> None:
@@ -343,30 +350,29 @@ class _Emitter:
         return f"ri + {ctx.rnd}" if self._in_func else str(ctx.rnd)
 
     # --- one path
-    def need(self, insn: Insn) -> int:
+    def need(self, ins: Instruction) -> int:
         """Bytes of packet a positive ABS/MSH load needs (0: not such a load)."""
-        code, k = insn.code, insn.k
-        if code == 0xB1:
+        if isinstance(ins, LoadMemShift):
             size = 1
-        elif code & 0x07 == 0 and code & 0xE0 == 0x20:
-            size = _SIZE[code & 0x18]
+        elif isinstance(ins, LoadAbsolute):
+            size = ins.size
         else:
             return 0
-        if not self.sem.libpcap and k >> 31:
+        if not self.sem.libpcap and ins.k >> 31:
             return 0
-        return k + size
+        return ins.k + size
 
     def hoist(self, pc: int, ctx: _Ctx, ind: int) -> _Ctx:
         """Plain mode: one bounds check for the loads of the straight-line run at pc."""
         if self.counted:
             return ctx
         most = 0
-        n = len(self.insns)
+        n = len(self.prog)
         q = pc
         while q < n:
-            insn = self.insns[q]
-            most = max(most, self.need(insn))
-            if insn.code & 0x07 in (0x05, 0x06) or (q + 1) in self.funcs:
+            ins = self.prog[q]
+            most = max(most, self.need(ins))
+            if isinstance(ins, _ENDS_RUN) or (q + 1) in self.funcs:
                 break
             q += 1
         if most > ctx.checked:
@@ -381,7 +387,7 @@ class _Emitter:
 
     def path(self, pc: int, ctx: _Ctx, ind: int, entry: bool = False) -> None:
         """Emit everything from ``pc`` on this path, until every branch has returned."""
-        insns = self.insns
+        prog = self.prog
         if entry or pc not in self.funcs:
             ctx = self.hoist(pc, ctx, ind)
         while True:
@@ -389,22 +395,23 @@ class _Emitter:
                 self.out(ind, f"return {self.call(pc, ctx)}")
                 return
             entry = False
-            code, jt, jf, k = insns[pc]
+            ins = prog[pc]
             ctx = replace(ctx, count=ctx.count + 1)
-            cls = code & 0x07
-            if cls == 0x06:  # RET
-                self.out(ind, self.ret(ctx, ctx.a.expr if code & 0x18 == 0x10 else str(k)))
+            if isinstance(ins, RETURNS):
+                self.out(ind, self.ret(ctx, str(ins.k) if isinstance(ins, RetConstant)
+                                       else ctx.a.expr))
                 return
-            if cls == 0x05:  # JMP
-                if code & 0xF0 == 0x00:
-                    pc = pc + 1 + k
-                    ctx = self.enter(pc, ctx, ind)
-                    continue
+            if isinstance(ins, Jump):
+                pc = pc + 1 + ins.k
+                ctx = self.enter(pc, ctx, ind)
+                continue
+            if isinstance(ins, CONDITIONAL_JUMPS):
+                jt, jf = ins.jt, ins.jf
                 if jt == jf:
                     pc = pc + 1 + jt
                     ctx = self.enter(pc, ctx, ind)
                     continue
-                cond, a_true = self.condition(code, k, ctx)
+                cond, a_true = self.condition(ins, ctx)
                 t, f = pc + 1 + jt, pc + 1 + jf
                 ctx_t = replace(ctx, a=a_true) if a_true is not None else ctx
                 if cond is True or cond is False:
@@ -424,31 +431,32 @@ class _Emitter:
                 pc, ctx = outer, outer_ctx
                 ctx = self.enter(pc, ctx, ind)
                 continue
-            ctx = self.straight(code, k, ctx, ind)
+            ctx = self.straight(ins, ctx, ind)
             if ctx is None:
                 return
             pc += 1
 
-    def condition(self, code: int, k: int, ctx: _Ctx) -> tuple[str | bool, _Val | None]:
+    def condition(self, ins: JumpIf | JumpIfX, ctx: _Ctx) -> tuple[str | bool, _Val | None]:
         """The test of a conditional jump, and A's value when it is taken (if known)."""
-        op = code & 0xF0
+        op = ins.test
         a = ctx.a
-        if code & 0x08:  # against X
+        if isinstance(ins, JumpIfX):  # against X
             x = ctx.x
             if a.const is not None and x.const is not None:
                 return _compare(op, a.const, x.const), None
-            sym = {0x10: "==", 0x20: ">", 0x30: ">="}.get(op)
+            sym = {JumpTest.JEQ: "==", JumpTest.JGT: ">", JumpTest.JGE: ">="}.get(op)
             if sym:
                 return f"{a.expr} {sym} {x.expr}", None
             return f"{a.expr} & {x.expr}", None
+        k = ins.k
         if a.const is not None:
             return _compare(op, a.const, k), None
         if a.bound is not None:  # decided by the bound alone?
-            if op == 0x10 and k > a.bound or op == 0x20 and k >= a.bound:
+            if op == JumpTest.JEQ and k > a.bound or op == JumpTest.JGT and k >= a.bound:
                 return False, None
-            if op == 0x30 and k > a.bound:
+            if op == JumpTest.JGE and k > a.bound:
                 return False, None
-        if op == 0x10:
+        if op == JumpTest.JEQ:
             if a.pkt is not None:
                 # Byte by byte: cheaper than building the integer, and most
                 # mismatches are decided by the first byte.
@@ -457,9 +465,9 @@ class _Emitter:
                 return " and ".join(f"{a.byte(i)} == {want[i]}" for i in range(size)), \
                     _Val.of(k)
             return f"{a.expr} == {k}", _Val.of(k)
-        if op == 0x20:
+        if op == JumpTest.JGT:
             return f"{a.expr} > {k}", None
-        if op == 0x30:
+        if op == JumpTest.JGE:
             return f"{a.expr} >= {k}", None
         if a.pkt is not None:
             size = a.pkt[2]
@@ -469,48 +477,49 @@ class _Emitter:
             return (" or ".join(terms) if terms else False), None
         return f"{a.expr} & {k}", None
 
-    def straight(self, code: int, k: int, ctx: _Ctx, ind: int) -> _Ctx | None:
+    def straight(self, ins: Instruction, ctx: _Ctx, ind: int) -> _Ctx | None:
         """Emit one non-jump, non-RET instruction; return the new path state."""
-        cls = code & 0x07
         out = self.out
         a, x = ctx.a, ctx.x
-        if cls == 0x01:
+        if getattr(ins, "dst", None) == "X" or isinstance(ins, LoadMemShift):
             ctx = self.pin_a(ctx, ind)
-        if cls == 0x00 or cls == 0x01:
-            mode = code & 0xE0
-            if mode == 0x00:
+        match ins:
+            case LoadConstant(dst=dst, k=k):
                 v = _Val.of(k)
-            elif mode == 0x80:
+            case LoadLength(dst=dst):
                 v = _Val("L")
-            elif mode == 0x60:
-                if k not in ctx.written:
+            case LoadScratch(dst=dst, n=n):
+                if n not in ctx.written:
                     v = _Val.of(0)  # never written on this path: 0 (see vm.py)
                 else:
-                    out(ind, f"{'A' if cls == 0 else 'X'} = m{k}")
-                    v = _VAR_A if cls == 0 else _VAR_X
-            elif mode == 0xA0:
+                    out(ind, f"{dst} = m{n}")
+                    v = _VAR_A if dst == "A" else _VAR_X
+            case LoadMemShift(k=k):
                 return self.msh(k, ctx, ind)
-            elif mode == 0x20:
-                return self.ld_abs(code, k, ctx, ind)
-            else:
-                return self.ld_ind(code, k, ctx, ind)
-            return replace(ctx, a=v) if cls == 0 else replace(ctx, x=v)
-        if cls in (0x02, 0x03):  # ST, STX
-            out(ind, f"m{k} = {(a if cls == 0x02 else x).expr}")
-            return replace(ctx, written=ctx.written | {k})
-        if cls == 0x07:  # MISC
-            if code == 0x07:  # TAX
+            case LoadAbsolute():
+                return self.ld_abs(ins, ctx, ind)
+            case LoadIndirect():
+                return self.ld_ind(ins, ctx, ind)
+            case StoreScratch(src=src, n=n):
+                out(ind, f"m{n} = {(a if src == 'A' else x).expr}")
+                return replace(ctx, written=ctx.written | {n})
+            case TAX():
                 ctx = self.pin_a(ctx, ind)
                 a = ctx.a
                 if a.const is not None or a.expr == "L":
                     return replace(ctx, x=_Val(a.expr, const=a.const, bound=a.bound))
                 out(ind, f"X = {a.expr}")
                 return replace(ctx, x=_Val("X", bound=a.bound))
-            if x.const is not None or x.expr == "L":
-                return replace(ctx, a=_Val(x.expr, const=x.const, bound=x.bound))
-            out(ind, f"A = {x.expr}")
-            return replace(ctx, a=_Val("A", bound=x.bound))
-        return self.alu(code, k, ctx, ind)
+            case TXA():
+                if x.const is not None or x.expr == "L":
+                    return replace(ctx, a=_Val(x.expr, const=x.const, bound=x.bound))
+                out(ind, f"A = {x.expr}")
+                return replace(ctx, a=_Val("A", bound=x.bound))
+            case ALUOpConstant() | ALUOpX() | NegateA():
+                return self.alu(ins, ctx, ind)
+            case _:  # pragma: no cover - refused by the checker
+                raise ValueError(f"cannot compile {ins!r}")
+        return replace(ctx, a=v) if dst == "A" else replace(ctx, x=v)
 
     def pin_a(self, ctx: _Ctx, ind: int) -> _Ctx:
         """X is about to change: a lazy load at X + k must become a value first."""
@@ -519,25 +528,30 @@ class _Emitter:
             return replace(ctx, a=_Val("A", bound=ctx.a.bound))
         return ctx
 
-    def alu(self, code: int, k: int, ctx: _Ctx, ind: int) -> _Ctx | None:
+    def alu(self, ins: ALUOpConstant | ALUOpX | NegateA, ctx: _Ctx, ind: int) -> _Ctx | None:
         out = self.out
-        bound = None
-        if code == 0x54:  # AND K
-            bound = k if ctx.a.bound is None else min(k, ctx.a.bound)
-        elif code == 0x74:  # RSH K
-            bound = (U32 if ctx.a.bound is None else ctx.a.bound) >> (k & 31)
         a, x = ctx.a.expr, ctx.x.expr
-        op = code & 0xF0
-        use_x = bool(code & 0x08)
+        if isinstance(ins, NegateA):
+            out(ind, f"A = -{a} & 4294967295" if a.isidentifier() else
+                f"A = -({a}) & 4294967295")
+            return replace(ctx, a=_Val("A"))
+        op = ins.op
+        use_x = isinstance(ins, ALUOpX)
+        k = 0 if isinstance(ins, ALUOpX) else ins.k
+        bound = None
+        if op == ALUOp.AND and not use_x:
+            bound = k if ctx.a.bound is None else min(k, ctx.a.bound)
+        elif op == ALUOp.RSH and not use_x:
+            bound = (U32 if ctx.a.bound is None else ctx.a.bound) >> (k & 31)
         src = x if use_x else str(k)
-        if op == 0x00:
+        if op == ALUOp.ADD:
             out(ind, f"A = ({a} + {src}) & 4294967295")
-        elif op == 0x10:
+        elif op == ALUOp.SUB:
             out(ind, f"A = ({a} - {src}) & 4294967295")
-        elif op == 0x20:
+        elif op == ALUOp.MUL:
             out(ind, f"A = ({a} * {src}) & 4294967295")
-        elif op in (0x30, 0x90):  # DIV, MOD
-            sym = "//" if op == 0x30 else "%"
+        elif op in (ALUOp.DIV, ALUOp.MOD):
+            sym = "//" if op == ALUOp.DIV else "%"
             if use_x:
                 if ctx.x.const == 0:
                     out(ind, self.fail(ctx))
@@ -546,28 +560,23 @@ class _Emitter:
                     out(ind, f"if {x} == 0:")
                     out(ind + 1, self.fail(ctx))
                 out(ind, f"A = {a} {sym} {x}")
-            elif op == 0x30 and self.sem.div_reciprocal:
+            elif op == ALUOp.DIV and self.sem.div_reciprocal:
                 out(ind, f"A = ({a} * {vm.reciprocal_value(k)}) >> 32")
             else:
                 out(ind, f"A = {a} {sym} {k}")
-        elif op in (0x40, 0x50, 0xA0):
-            sym = {0x40: "|", 0x50: "&", 0xA0: "^"}[op]
+        elif op in (ALUOp.OR, ALUOp.AND, ALUOp.XOR):
+            sym = {ALUOp.OR: "|", ALUOp.AND: "&", ALUOp.XOR: "^"}[op]
             out(ind, f"A = {a} {sym} {src}")
-        elif op in (0x60, 0x70):
+        else:  # LSH, RSH
             if use_x and self.sem.shift_x_ge32_zero:
-                shifted = f"({a} << {x}) & 4294967295" if op == 0x60 else f"{a} >> {x}"
+                shifted = f"({a} << {x}) & 4294967295" if op == ALUOp.LSH else f"{a} >> {x}"
                 out(ind, f"A = {shifted} if {x} < 32 else 0")
             else:
                 count = f"({x} & 31)" if use_x else str(k & 31)
-                if op == 0x60:
+                if op == ALUOp.LSH:
                     out(ind, f"A = ({a} << {count}) & 4294967295")
                 else:
                     out(ind, f"A = {a} >> {count}")
-        elif op == 0x80:
-            out(ind, f"A = -{a} & 4294967295" if a.isidentifier() else
-                f"A = -({a}) & 4294967295")
-        else:  # pragma: no cover - refused by the checker
-            raise ValueError(f"unknown ALU opcode {code:#x}")
         return replace(ctx, a=_Val("A", bound=bound))
 
     # --- loads
@@ -578,8 +587,8 @@ class _Emitter:
             ctx = replace(ctx, checked=need)
         return ctx
 
-    def ld_abs(self, code: int, k: int, ctx: _Ctx, ind: int) -> _Ctx:
-        size = _SIZE[code & 0x18]
+    def ld_abs(self, ins: LoadAbsolute, ctx: _Ctx, ind: int) -> _Ctx:
+        size, k = ins.size, ins.k
         sem = self.sem
         if sem.libpcap or not k >> 31:
             ctx = self.check(k + size, ctx, ind)
@@ -614,8 +623,8 @@ class _Emitter:
             out(ind, f"A = _vlan({anc}, meta)")
         return replace(ctx, a=_VAR_A)
 
-    def ld_ind(self, code: int, k: int, ctx: _Ctx, ind: int) -> _Ctx:
-        size = _SIZE[code & 0x18]
+    def ld_ind(self, ins: LoadIndirect, ctx: _Ctx, ind: int) -> _Ctx:
+        size, k = ins.size, ins.k
         out = self.out
         xv = ctx.x
         if xv.const is not None:  # a constant offset after all
@@ -642,7 +651,7 @@ class _Emitter:
         out(ind + 1, f"A = {load}")
         out(ind, "else:")
         # Outside the packet: negative offsets (and <= 2.6.37 ancillary data) or a failure.
-        out(ind + 1, f"A = _ind(p, {code}, {k}, {size}, {ctx.a.expr}, {x}, meta)")
+        out(ind + 1, f"A = _ind(p, {k}, {size}, {ctx.a.expr}, {x}, meta)")
         out(ind + 1, "if A is None:")
         out(ind + 2, self.fail(ctx))
         return replace(ctx, a=_VAR_A)
@@ -660,12 +669,16 @@ class _Emitter:
         return replace(ctx, x=_Val("X", bound=60))
 
 
-def _compare(op: int, a: int, b: int) -> bool:
-    if op == 0x10:
+def _compare(op: JumpTest, a: int, b: int) -> bool:
+    if op == JumpTest.JEQ:
         return a == b
-    if op == 0x20:
+    if op == JumpTest.JGT:
         return a > b
-    if op == 0x30:
+    if op == JumpTest.JGE:
         return a >= b
     return bool(a & b)
+
+
+_ENDS_RUN = (Jump, *CONDITIONAL_JUMPS, *RETURNS)
+"""Instructions after which a straight-line run of loads ends."""
 

@@ -15,8 +15,31 @@ RANDOM stream) live here so that both engines compute the same thing.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from lsfsim.bpf.errors import FilterError
+from lsfsim.bpf.instructions import (
+    TAX,
+    TXA,
+    ALUOp,
+    ALUOpConstant,
+    ALUOpX,
+    Jump,
+    JumpIf,
+    JumpIfX,
+    JumpTest,
+    LoadAbsolute,
+    LoadConstant,
+    LoadIndirect,
+    LoadLength,
+    LoadMemShift,
+    LoadScratch,
+    NegateA,
+    RetA,
+    RetConstant,
+    StoreScratch,
+    decode_program,
+)
 from lsfsim.bpf.isa import (
     BPF_MEMWORDS,
     SKF_AD_ALU_XOR_X,
@@ -367,9 +390,11 @@ def execute(insns: Sequence[Insn], packet: bytes, meta: SkbMeta | None,
 
     ``wirelen`` is what BPF_LEN loads (libpcap: the wire length; default
     ``len(packet)``, which is skb->len in the kernel: leave it None there).
-    Loads are always checked against ``len(packet)``.
+    Loads are always checked against ``len(packet)``.  The cases follow the
+    kernel's switch, one per named instruction (instructions.py).
     """
     meta = DEFAULT_META if meta is None else meta
+    prog = decode_program(insns)
     pkt = bytes(packet)
     length = (len(pkt) if wirelen is None else wirelen) & U32
     pcap = sem.libpcap
@@ -377,108 +402,90 @@ def execute(insns: Sequence[Insn], packet: bytes, meta: SkbMeta | None,
     mem = [0] * BPF_MEMWORDS  # <= 2.6.36: stack garbage, modelled as 0 (see versions.py)
     rnd = 0
     pc = steps = backward = 0
-    flen = len(insns)
+    flen = len(prog)
     while pc < flen:
-        code, jt, jf, k = insns[pc]
+        # Any: the dispatch below tests ``type(ins) is X`` (cheaper than isinstance or
+        # match), which mypy does not narrow; each case reads only its class's fields.
+        ins: Any = prog[pc]
         steps += 1
         ret: int | None = None  # set when this instruction ends the program
         nxt = pc + 1
-        cls = code & 0x07
-        if cls == 0x00 or cls == 0x01:  # LD, LDX
-            mode = code & 0xE0
-            if mode == 0x00:  # IMM
-                val = k
-            elif mode == 0x80:  # LEN
-                val = length
-            elif mode == 0x60:  # MEM
-                val = mem[k]
-            elif mode == 0xA0:  # LDX B MSH: X = 4 * (pkt[k] & 0xf)
-                b = load_libpcap(pkt, k, 1) if pcap else load_kernel(pkt, _s32(k), 1, sem, meta)
-                if b is None:
-                    ret = 0
-                val = (b or 0) & 0x0F
-                val <<= 2
-            else:  # ABS, IND
-                size = {0x00: 4, 0x08: 2, 0x10: 1}[code & 0x18]
-                val, rnd, fail = load_abs_ind(code, k, size, a, x, pkt, meta, sem, rnd)
-                if fail:
-                    ret = 0
-            if ret is None:
-                if cls == 0x00:
-                    a = val
-                else:
-                    x = val
-        elif cls == 0x02:  # ST
-            mem[k] = a
-        elif cls == 0x03:  # STX
-            mem[k] = x
-        elif cls == 0x04:  # ALU
-            src = x if code & 0x08 else k
-            op = code & 0xF0
-            if op == 0x00:
-                a = (a + src) & U32
-            elif op == 0x10:
-                a = (a - src) & U32
-            elif op == 0x20:
-                a = (a * src) & U32
-            elif op == 0x30:  # DIV
-                if code & 0x08:
-                    if x == 0:
-                        ret = 0
-                    else:
-                        a //= x
-                else:
-                    a = div_k(a, k, sem)
-            elif op == 0x90:  # MOD
-                if src == 0:
-                    ret = 0
-                else:
-                    a %= src
-            elif op == 0x40:
-                a |= src
-            elif op == 0x50:
-                a &= src
-            elif op == 0xA0:
-                a ^= src
-            elif op == 0x60 or op == 0x70:  # LSH, RSH
-                if pcap and code & 0x08 and src >= 32:
-                    a = 0
-                else:
-                    n = src & 31  # x86 masks the count (libpcap K shifts alike)
-                    a = (a << n) & U32 if op == 0x60 else a >> n
-            elif op == 0x80:
-                a = -a & U32
-            else:  # pragma: no cover - refused by the checker
+        kind = type(ins)  # one identity test per case: cheaper than match's class patterns
+        if kind is LoadAbsolute:
+            val, rnd, fail = load_abs_ind(False, ins.k, ins.size, a, x, pkt, meta, sem, rnd)
+            if fail:
                 ret = 0
-        elif cls == 0x05:  # JMP
-            op = code & 0xF0
-            if op == 0x00:
-                if pcap and k >> 31:  # libpcap: a backward jump (protochain loops)
-                    backward += 1
-                    if backward > MAX_BACKWARD_JUMPS:
-                        raise FilterError("ELOOP", f"no RET after {MAX_BACKWARD_JUMPS} "
-                                          "backward jumps: the program loops", pc)
-                    nxt = pc + 1 + _s32(k)
-                else:
-                    nxt = pc + 1 + k
             else:
-                src = x if code & 0x08 else k
-                if op == 0x10:
-                    cond = a == src
-                elif op == 0x20:
-                    cond = a > src
-                elif op == 0x30:
-                    cond = a >= src
-                else:
-                    cond = (a & src) != 0
-                nxt = pc + 1 + (jt if cond else jf)
-        elif cls == 0x06:  # RET
-            ret = a if code & 0x18 == 0x10 else k
-        else:  # MISC
-            if code == 0x07:
-                x = a
+                a = val
+        elif kind is JumpIf:
+            test, k = ins.test, ins.k
+            if test is _JEQ:
+                cond = a == k
+            elif test is _JGT:
+                cond = a > k
+            elif test is _JGE:
+                cond = a >= k
+            else:  # JSET
+                cond = (a & k) != 0
+            nxt = pc + 1 + (ins.jt if cond else ins.jf)
+        elif kind is LoadIndirect:
+            val, rnd, fail = load_abs_ind(True, ins.k, ins.size, a, x, pkt, meta, sem, rnd)
+            if fail:
+                ret = 0
             else:
-                a = x
+                a = val
+        elif kind is JumpIfX:
+            nxt = pc + 1 + (ins.jt if _test(ins.test, a, x) else ins.jf)
+        elif kind is RetConstant:
+            ret = ins.k
+        elif kind is RetA:
+            ret = a
+        elif kind is LoadMemShift:  # X = 4 * (pkt[k] & 0xf)
+            k = ins.k
+            b = load_libpcap(pkt, k, 1) if pcap else load_kernel(pkt, _s32(k), 1, sem, meta)
+            if b is None:
+                ret = 0
+            else:
+                x = (b & 0x0F) << 2
+        elif kind is LoadConstant:
+            if ins.dst == "A":
+                a = ins.k
+            else:
+                x = ins.k
+        elif kind is LoadLength:
+            if ins.dst == "A":
+                a = length
+            else:
+                x = length
+        elif kind is LoadScratch:
+            if ins.dst == "A":
+                a = mem[ins.n]
+            else:
+                x = mem[ins.n]
+        elif kind is StoreScratch:
+            mem[ins.n] = a if ins.src == "A" else x
+        elif kind is ALUOpConstant:
+            a, ret = _alu(ins.op, a, ins.k, False, sem)
+        elif kind is ALUOpX:
+            a, ret = _alu(ins.op, a, x, True, sem)
+        elif kind is NegateA:
+            a = -a & U32
+        elif kind is Jump:
+            k = ins.k
+            if pcap and k >> 31:  # libpcap: a backward jump (protochain loops)
+                backward += 1
+                if backward > MAX_BACKWARD_JUMPS:
+                    raise FilterError("ELOOP", f"no RET after {MAX_BACKWARD_JUMPS} "
+                                      "backward jumps: the program loops", pc)
+                nxt = pc + 1 + _s32(k)
+            else:
+                nxt = pc + 1 + k
+        elif kind is TAX:
+            x = a
+        elif kind is TXA:
+            a = x
+        else:  # pragma: no cover - refused by the checker
+            raise FilterError("EINVAL", f"invalid opcode {insns[pc][0]:#06x}", pc)
         if on_step is not None:
             on_step(pc, a, x, mem, ret)
         if ret is not None:
@@ -487,14 +494,54 @@ def execute(insns: Sequence[Insn], packet: bytes, meta: SkbMeta | None,
     return 0, steps  # falling off the end: impossible after the checker
 
 
+_JEQ, _JGT, _JGE = JumpTest.JEQ, JumpTest.JGT, JumpTest.JGE
+
+
+def _test(test: JumpTest, a: int, src: int) -> bool:
+    """The condition of a conditional jump (JumpIfX; JumpIf is inlined in execute)."""
+    if test is _JEQ:
+        return a == src
+    if test is _JGT:
+        return a > src
+    if test is _JGE:
+        return a >= src
+    return (a & src) != 0  # JSET
+
+
+def _alu(op: ALUOp, a: int, src: int, use_x: bool, sem: KernelSemantics) -> tuple[int, int | None]:
+    """One ALU operation: (new A, None), or (A, 0) when it ends the run (A / 0, A % 0)."""
+    if op == ALUOp.ADD:
+        return (a + src) & U32, None
+    if op == ALUOp.SUB:
+        return (a - src) & U32, None
+    if op == ALUOp.MUL:
+        return (a * src) & U32, None
+    if op == ALUOp.DIV:
+        if not use_x:
+            return div_k(a, src, sem), None
+        return (a, 0) if src == 0 else (a // src, None)
+    if op == ALUOp.MOD:
+        return (a, 0) if src == 0 else (a % src, None)
+    if op == ALUOp.OR:
+        return a | src, None
+    if op == ALUOp.AND:
+        return a & src, None
+    if op == ALUOp.XOR:
+        return a ^ src, None
+    # LSH, RSH
+    if sem.libpcap and use_x and src >= 32:
+        return 0, None
+    n = src & 31  # x86 masks the count (libpcap K shifts alike)
+    return ((a << n) & U32 if op == ALUOp.LSH else a >> n), None
+
+
 def _s32(k: int) -> int:
     return k - (1 << 32) if k & 0x80000000 else k
 
 
-def load_abs_ind(code: int, k: int, size: int, a: int, x: int, pkt: bytes, meta: SkbMeta,
+def load_abs_ind(ind: bool, k: int, size: int, a: int, x: int, pkt: bytes, meta: SkbMeta,
                  sem: KernelSemantics, rnd: int) -> tuple[int, int, bool]:
-    """An LD ABS/IND: (value, RANDOM loads so far, failed)."""
-    ind = code & 0xE0 == 0x40
+    """An LD ABS (``ind`` False) or LD IND: (value, RANDOM loads so far, failed)."""
     if sem.libpcap:
         val = load_libpcap(pkt, x + k if ind else k, size)
         return (val or 0), rnd, val is None

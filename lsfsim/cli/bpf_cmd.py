@@ -1,7 +1,9 @@
 """``lsfsim bpf``: compile, convert, check, run and step through classic BPF programs.
 
-Packets are numbered from 1, as tcpdump and Wireshark number frames; ``run``
-prints those numbers and ``debug --packet N`` takes one.
+Packets are numbered from 0, as everywhere in lsfsim (``lsfsim lifecycle``,
+``lsfsim trace --frames``): the N-th record of a capture is packet N-1.
+``run`` prints those numbers, ``debug --packet N`` takes one and ``diff``
+names differing packets by them.
 """
 
 from __future__ import annotations
@@ -236,10 +238,10 @@ def run_cmd(
             accepted += ret > 0
             if as_json:
                 sep = "" if npackets == 1 else ", "
-                rows.append(f'{sep}{{"index": {npackets}, "wirelen": {rec.wirelen}, '
+                rows.append(f'{sep}{{"index": {npackets - 1}, "wirelen": {rec.wirelen}, '
                             f'"ret": {ret}, "caplen": {caplen}}}')
             else:
-                rows.append(f"{npackets:>7} {rec.wirelen:>8} {ret:>10} {caplen:>7}\n")
+                rows.append(f"{npackets - 1:>7} {rec.wirelen:>8} {ret:>10} {caplen:>7}\n")
             if len(rows) >= 4096:
                 out.write("".join(rows))
                 rows.clear()
@@ -266,7 +268,7 @@ def run_cmd(
 def debug_cmd(
     file: str = typer.Argument(..., help="Program file."),
     pcap: str = typer.Argument(..., help="Capture file (pcap or pcapng)."),
-    packet: int = typer.Option(..., "--packet", "-p", help="Packet number, from 1."),
+    packet: int = typer.Option(..., "--packet", "-p", help="Packet number, from 0."),
     kernel: str = typer.Option(DEFAULT_KERNEL, "--kernel", "-k", help="Linux version."),
     source_fmt: str | None = typer.Option(None, "--from", help="Input format."),
 ) -> None:
@@ -277,17 +279,19 @@ def debug_cmd(
     _kernel_version(kernel)
     prog = _load_program(file, source_fmt)
     _check_pcap(pcap)
-    if packet < 1:
-        raise InputError(f"--packet: {packet} out of range (packets are numbered from 1)")
+    if packet < 0:
+        raise InputError(f"--packet: {packet} out of range (packets are numbered from 0)")
     found = None
     count = 0
     with PcapReader(pcap) as reader:
-        for count, rec in enumerate(reader, start=1):  # noqa: B007 - count is used after
-            if count == packet:
+        for index, rec in enumerate(reader):
+            count = index + 1
+            if index == packet:
                 found = rec
                 break
     if found is None:
-        raise InputError(f"{pcap}: --packet {packet} out of range (the file has {count} packets)")
+        raise InputError(f"{pcap}: --packet {packet} out of range (the file has {count} packets, "
+                         f"numbered from 0)")
     try:
         trace = prog.trace(found.data, skb_meta(found.data, found.linktype), kernel,
                            found.wirelen)
@@ -295,3 +299,153 @@ def debug_cmd(
         raise _refused(file, kernel, exc) from None
     text = trace.format()
     typer.echo(text if text.endswith("\n") else text + "\n", nl=False)
+
+
+# --- diff --------------------------------------------------------------------------
+EXPR_PREFIX = "expr:"
+EXIT_UNDECIDED = 3
+"""``bpf diff --prove``: no answer (z3 timed out, or a construct is not modelled)."""
+
+
+def _program_argument(arg: str, role: str, kernel: str, source_fmt: str | None):
+    """OLD/NEW: a program file, or ``expr:EXPRESSION`` compiled as ``bpf compile`` does."""
+    from lsfsim.bpf import FilterError, Program
+
+    if arg.startswith(EXPR_PREFIX):
+        prog = Program.from_expression(arg[len(EXPR_PREFIX):])
+    else:
+        prog = _load_program(arg, source_fmt)
+    try:
+        prog.check(kernel)
+    except FilterError as exc:
+        raise _refused(f"{role} {arg}", kernel, exc) from None
+    return prog
+
+
+def _one_line_decode(data: bytes, linktype: int) -> str:
+    """scapy's one-line summary of a frame (the raw length if scapy cannot say)."""
+    try:
+        from scapy.config import conf
+        from scapy.layers import inet, inet6, l2  # noqa: F401 - registers the decoders
+
+        cls = conf.l2types.get(linktype)
+        if cls is None:
+            return f"{len(data)} bytes (link type {linktype})"
+        return str(cls(data).summary())  # type: ignore[operator]
+    except Exception:  # noqa: BLE001 - a decode is a courtesy; the verdicts stand alone
+        return f"{len(data)} bytes"
+
+
+@app.command("diff")
+@one_line_errors
+def diff_cmd(
+    old: str = typer.Argument(..., help="Program file, or expr:EXPRESSION."),
+    new: str = typer.Argument(..., help="Program file, or expr:EXPRESSION."),
+    pcaps: Annotated[list[str] | None, typer.Option(
+        "--pcap", help="Capture to compare on (repeatable).")] = None,
+    kernel: str = typer.Option(DEFAULT_KERNEL, "--kernel", "-k", help="Linux version."),
+    prove: bool = typer.Option(False, "--prove",
+                               help="Decide for every packet up to --max-len bytes (z3)."),
+    max_len: int = typer.Option(1514, "--max-len", help="Longest packet --prove considers."),
+    witness: str | None = typer.Option(None, "-w", "--witness",
+                                       help="Write the packets that differ to this pcap."),
+    timeout: float = typer.Option(30.0, "--timeout", help="Seconds z3 may take (--prove)."),
+    source_fmt: str | None = typer.Option(None, "--from", help="Input format of both files."),
+) -> None:
+    """Where two programs return different values: on captures, or (--prove) on any packet.
+
+    Exit 0: no difference (equivalent); 1: they differ; 2: bad input; 3: --prove
+    could not decide (timeout, or a construct the prover does not model).
+    """
+    from lsfsim.pcapio import PcapError, PcapReader
+
+    _kernel_version(kernel)
+    pcaps = pcaps or []
+    if not pcaps and not prove:
+        raise InputError("nothing to compare on: give --pcap FILE or --prove")
+    if not 0 <= max_len <= 0xFFFF:
+        raise InputError(f"--max-len: {max_len} out of range (0..65535)")
+    if not timeout > 0:
+        raise InputError(f"--timeout: {timeout} must be positive")
+    prog_a = _program_argument(old, "OLD", kernel, source_fmt)
+    prog_b = _program_argument(new, "NEW", kernel, source_fmt)
+    for pcap in pcaps:
+        _check_pcap(pcap)
+    run_a, run_b = prog_a.compile(kernel), prog_b.compile(kernel)
+    different: list[tuple[bytes, int]] = []  # frames for -w
+    out = sys.stdout
+    if pcaps:
+        out.write(f"{'file':<20} {'packet':>7} {'old':>10} {'new':>10}  decode\n")
+        npackets = 0
+        for pcap in pcaps:
+            try:
+                with PcapReader(pcap) as reader:
+                    for number, rec in enumerate(reader):
+                        npackets += 1
+                        meta = skb_meta(rec.data, rec.linktype)
+                        va = run_a(rec.data, meta, rec.wirelen)
+                        vb = run_b(rec.data, meta, rec.wirelen)
+                        if va != vb:
+                            different.append((rec.data, rec.wirelen))
+                            out.write(f"{Path(pcap).name:<20} {number:>7} {va:>10} {vb:>10}  "
+                                      f"{_one_line_decode(rec.data, rec.linktype)}\n")
+            except PcapError as exc:
+                raise InputError(str(exc)) from None
+        out.write(f"{npackets} packets in {len(pcaps)} file{'s' if len(pcaps) != 1 else ''}, "
+                  f"{len(different)} with different return values\n")
+    status = 1 if different else 0
+    if prove:
+        status = max(status, _prove(prog_a, prog_b, kernel, max_len, timeout, different))
+    if witness is not None and different:
+        from lsfsim.pcapio import PcapWriter
+
+        try:
+            with PcapWriter(witness) as writer:
+                for data, wirelen in different:
+                    writer.write(data, wirelen=max(wirelen, len(data)))
+        except OSError as exc:
+            raise InputError(f"{witness}: {exc.strerror or exc}") from None
+        out.write(f"wrote {len(different)} packet{'s' if len(different) != 1 else ''} "
+                  f"to {witness}\n")
+    out.flush()
+    raise typer.Exit(status)
+
+
+def _semantics_name(kernel: str) -> str:
+    from lsfsim.bpf.versions import semantics
+
+    return semantics(kernel).name
+
+
+def _prove(prog_a, prog_b, kernel: str, max_len: int, timeout: float,
+           different: list[tuple[bytes, int]]) -> int:
+    """Run the prover, print its answer; the exit status it implies."""
+    from lsfsim.bpf.equiv import Equivalent, Undecided, prove_equivalent
+
+    try:
+        result = prove_equivalent(prog_a.insns, prog_b.insns, kernel=kernel, max_len=max_len,
+                                  timeout=timeout)
+    except Undecided as exc:
+        sys.stdout.flush()
+        fail(f"--prove cannot decide: {exc}", EXIT_UNDECIDED)
+        raise AssertionError("unreachable") from None  # fail() raises typer.Exit
+    out = sys.stdout
+    if isinstance(result, Equivalent):
+        out.write(f"equivalent: the same return value for every packet of 0..{max_len} bytes "
+                  f"({_semantics_name(kernel)} semantics)\n")
+        return 0
+    pkt = result.packet
+    out.write(f"different: a packet of {len(pkt)} bytes: OLD returns {result.value_a}, "
+              f"NEW returns {result.value_b} (lsfsim's interpreter, "
+              f"{_semantics_name(kernel)} semantics)\n")
+    if result.libpcap is not None:
+        la, lb = result.libpcap
+        agrees = "agrees" if (la != lb) else "does NOT see a difference"
+        out.write(f"  libpcap's bpf_filter: OLD {la}, NEW {lb} ({agrees})\n")
+    if result.meta_fields:
+        fields = ", ".join(f"{k}={v:#x}" for k, v in result.meta_fields.items())
+        out.write(f"  with sk_buff fields {fields}\n")
+    out.write(f"  decode: {_one_line_decode(pkt, 1)}\n")
+    out.write(f"  bytes:  {pkt.hex()}\n")
+    different.append((pkt, len(pkt)))
+    return 1

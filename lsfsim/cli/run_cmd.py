@@ -3,105 +3,23 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import typer
 from rich.console import Console
 
 from lsfsim.cli import options
-from lsfsim.cli.common import InputError, check_input_file, one_line_errors
-from lsfsim.config.units import parse_duration
+from lsfsim.cli.common import InputError, one_line_errors
+from lsfsim.cli.scenario_options import (  # noqa: F401  (scenario_from_options: re-exported)
+    ScenarioOptions,
+    scenario_from_options,
+    scenario_options,
+)
 from lsfsim.outputs import check_output, check_output_dir
-
-TRAFFIC_KINDS = ("nc", "cbr", "poisson", "onoff", "pcap")
-
-
-def scenario_from_options(*, model: str | None, traffic: str | None, rate: float | None,
-                          size: int | None, packets: int | None, nbytes: int | None,
-                          duration: str | None, pcap: str | None, speed: float | None,
-                          filter_expr: str | None, filter_file: str | None,
-                          snaplen: int | None, rcvbuf: int | None, rx_ring: int | None,
-                          sockets: int, readers: int, reader_work: str | None,
-                          no_napi: bool, seed: int, no_drain: bool, promisc: bool = True,
-                          reader_cpu: int | None = None, senders: int = 0,
-                          send_rate: float = 1000.0, send_count: int = 1000,
-                          allow_refused_filter: bool = False) -> Any:
-    """Build a Scenario from command-line options (defaults: the lecture's run).
-
-    The lecture's filter belongs to the lecture's scenario: with ``--traffic``,
-    ``--pcap`` or ``--model`` given, the socket has no filter unless one is
-    given, as tcpdump with no expression.  ``packets`` is the number of frames
-    to offer (``--count``).
-    """
-    from pydantic import ValidationError
-
-    from lsfsim.scenario import (
-        LECTURE_FILTER,
-        MAX_SOCKETS,
-        Scenario,
-        SenderSpec,
-        SocketSpec,
-        TrafficSpec,
-    )
-
-    if traffic is not None and traffic not in TRAFFIC_KINDS:
-        raise InputError(f"--traffic: {traffic!r} is not one of {', '.join(TRAFFIC_KINDS)}")
-    lecture = traffic is None and pcap is None and model is None
-    if pcap and traffic is None:
-        traffic = "pcap"
-    kind = traffic or "nc"
-    if filter_expr is not None and filter_file is not None:
-        raise InputError("--filter and --filter-file exclude each other")
-    if filter_file is not None:
-        check_input_file(filter_file, "--filter-file", regular=False)
-    if pcap is not None:
-        check_input_file(pcap, "--pcap")
-    if model is not None and os.path.exists(model):
-        check_input_file(model, "--model", regular=False)
-    if sockets > MAX_SOCKETS:
-        raise InputError(f"--sockets: {sockets} is more than {MAX_SOCKETS}: every socket is "
-                         f"a tap each frame visits, and such a run would take hours")
-    try:
-        seconds = parse_duration(duration) if duration else None
-        work = parse_duration(reader_work) if reader_work else 0.0
-    except ValueError as exc:
-        raise InputError(f"--duration/--reader-work: {exc}") from None
-    traffic_fields: dict[str, Any] = {"kind": kind}
-    for key, value in (("rate", rate), ("size", size), ("packets", packets),
-                       ("bytes", nbytes), ("duration", seconds), ("pcap", pcap),
-                       ("speed", speed)):
-        if value is not None:
-            traffic_fields[key] = value
-    if kind != "nc" and size is None:
-        traffic_fields.setdefault("size", 1514)
-    sock_fields: dict[str, Any] = {"readers": readers, "reader_work": work, "promisc": promisc,
-                                   "cpu": reader_cpu}
-    if filter_file is not None:
-        sock_fields["filter_file"] = filter_file
-    elif filter_expr is not None:
-        sock_fields["filter"] = filter_expr
-    elif lecture:
-        sock_fields["filter"] = LECTURE_FILTER
-    if snaplen is not None:
-        sock_fields["snaplen"] = snaplen
-    if rcvbuf is not None:
-        sock_fields["rcvbuf"] = rcvbuf
-    try:
-        return Scenario(model=model or "testbed", traffic=TrafficSpec(**traffic_fields),
-                        sockets=[SocketSpec(**sock_fields) for _ in range(sockets)],
-                        senders=[SenderSpec(rate=send_rate, count=send_count)
-                                 for _ in range(senders)],
-                        napi=not no_napi, seed=seed, drain=not no_drain, rx_ring=rx_ring,
-                        max_sim_seconds=seconds if no_drain else None,
-                        allow_refused_filter=allow_refused_filter)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise InputError(f"scenario: {where}: {err['msg']}") from None
 
 
 def frame_count(count: int | None, packets: int | None) -> int | None:
@@ -180,34 +98,10 @@ def capture_writer(write: str | None, json_out: str | None, sockets: int) -> Any
 def register(app: typer.Typer) -> None:
     @app.command("run")
     @one_line_errors
+    @scenario_options
     def run_command(
-        model: options.Model = None,
-        traffic: options.Traffic = None,
-        rate: options.Rate = None,
-        size: options.Size = None,
-        count: options.Count = None,
+        scenario: ScenarioOptions,
         packets: options.Packets = None,
-        nbytes: options.Bytes = None,
-        duration: options.Duration = None,
-        pcap: options.Pcap = None,
-        speed: options.Speed = None,
-        filter_expr: options.Filter = None,
-        filter_file: options.FilterFile = None,
-        allow_refused_filter: options.AllowRefusedFilter = False,
-        snaplen: options.Snaplen = None,
-        rcvbuf: options.Rcvbuf = None,
-        rx_ring: options.RxRing = None,
-        sockets: options.Sockets = 1,
-        readers: options.Readers = 1,
-        reader_work: options.ReaderWork = None,
-        reader_cpu: options.ReaderCpu = None,
-        no_napi: options.NoNapi = False,
-        promisc: options.Promisc = True,
-        seed: options.Seed = 1,
-        no_drain: options.NoDrain = False,
-        senders: options.Senders = 0,
-        send_rate: options.SendRate = 1000.0,
-        send_count: options.SendCount = 1000,
         write: str = typer.Option(
             None, "--write", "-w", metavar="FILE",
             help="Write the packets socket 0's recvfrom returned to FILE, a pcap file as "
@@ -227,17 +121,10 @@ def register(app: typer.Typer) -> None:
             check_output(json_out, "--json")
         if report:
             check_output_dir(report, "--report")
-        scenario = scenario_from_options(
-            model=model, traffic=traffic, rate=rate, size=size,
-            packets=frame_count(count, packets), nbytes=nbytes,
-            duration=duration, pcap=pcap, speed=speed, filter_expr=filter_expr,
-            filter_file=filter_file, snaplen=snaplen, rcvbuf=rcvbuf, rx_ring=rx_ring,
-            sockets=sockets, readers=readers, reader_work=reader_work, no_napi=no_napi,
-            seed=seed, no_drain=no_drain, promisc=promisc, reader_cpu=reader_cpu,
-            senders=senders, send_rate=send_rate, send_count=send_count,
-            allow_refused_filter=allow_refused_filter)
-        capture = capture_writer(write, json_out, len(scenario.sockets))
-        loaded = load_model(scenario.model)
+        given = replace(scenario, count=frame_count(scenario.count, packets))
+        built = given.build()
+        capture = capture_writer(write, json_out, len(built.sockets))
+        loaded = load_model(built.model)
         probes: list[Any] = []
         if report:
             from lsfsim.report.sampler import Sampler
@@ -253,7 +140,7 @@ def register(app: typer.Typer) -> None:
                 files.enter_context(capture)      # closed (Ctrl-C: kept) whatever happens
             try:
                 with refused_filter_is_input_error():
-                    machine = Machine(loaded, scenario, probes=probes)
+                    machine = Machine(loaded, built, probes=probes)
                 result = machine.run(progress=progress)
             except KeyboardInterrupt:
                 progress.close()

@@ -10,6 +10,7 @@ frame 0): ``trace --frames N,M:K`` and ``lifecycle N,M:K``.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,31 +23,11 @@ from lsfsim.cli.run_cmd import (
     frame_count,
     print_warnings,
     refused_filter_is_input_error,
-    scenario_from_options,
 )
+from lsfsim.cli.scenario_options import ScenarioOptions, scenario_options
 from lsfsim.outputs import check_output, open_output
 
 DEFAULT_BYTES = 30_000
-
-
-def _scenario(*, model: str | None, traffic: str | None, rate: float | None,
-              size: int | None, count: int | None, nbytes: int | None, duration: str | None,
-              pcap: str | None, speed: float | None, filter_expr: str | None,
-              filter_file: str | None, snaplen: int | None, rcvbuf: int | None,
-              rx_ring: int | None, sockets: int, readers: int, reader_work: str | None,
-              no_napi: bool, seed: int, no_drain: bool, promisc: bool,
-              allow_refused_filter: bool) -> Any:
-    """scenario_from_options with the short default: nc, 30000 bytes."""
-    kind = traffic or ("pcap" if pcap else "nc")
-    if kind == "nc" and nbytes is None and count is None and duration is None:
-        nbytes = DEFAULT_BYTES
-    return scenario_from_options(
-        model=model, traffic=traffic, rate=rate, size=size, packets=count, nbytes=nbytes,
-        duration=duration, pcap=pcap, speed=speed, filter_expr=filter_expr,
-        filter_file=filter_file, snaplen=snaplen, rcvbuf=rcvbuf, rx_ring=rx_ring,
-        sockets=sockets, readers=readers, reader_work=reader_work, no_napi=no_napi,
-        seed=seed, no_drain=no_drain, promisc=promisc,
-        allow_refused_filter=allow_refused_filter)
 
 
 def _run(loaded: Any, scenario: Any, **listeners: Any) -> Any:
@@ -72,29 +53,9 @@ def _indexes(spec: str, option: str) -> frozenset[int]:
 def register(app: typer.Typer) -> None:
     @app.command("trace")
     @one_line_errors
+    @scenario_options
     def trace_command(
-        model: options.Model = None,
-        traffic: options.Traffic = None,
-        rate: options.Rate = None,
-        size: options.Size = None,
-        count: options.Count = None,
-        nbytes: options.Bytes = None,
-        duration: options.Duration = None,
-        pcap: options.Pcap = None,
-        speed: options.Speed = None,
-        filter_expr: options.Filter = None,
-        filter_file: options.FilterFile = None,
-        allow_refused_filter: options.AllowRefusedFilter = False,
-        snaplen: options.Snaplen = None,
-        rcvbuf: options.Rcvbuf = None,
-        rx_ring: options.RxRing = None,
-        sockets: options.Sockets = 1,
-        readers: options.Readers = 1,
-        reader_work: options.ReaderWork = None,
-        no_napi: options.NoNapi = False,
-        promisc: options.Promisc = True,
-        seed: options.Seed = 1,
-        no_drain: options.NoDrain = False,
+        scenario: ScenarioOptions,
         functions: str = typer.Option(None, "--functions", help="Only these functions and their callees: GLOB,... (like set_graph_function)."),
         frames: str = typer.Option(None, "--frames", help="Only the calls made for these frames (indexes from 0), plus the control path: N, N:M (inclusive), comma-separated."),
         old_packets: str = typer.Option(None, "--packets", hidden=True, help="Renamed --frames."),
@@ -123,19 +84,13 @@ def register(app: typer.Typer) -> None:
                 raise InputError("--functions: no function name or glob given")
         selected = _indexes(frames, "--frames") if frames is not None else None
         win = parse_window(window) if window is not None else None
-        scenario = _scenario(
-            model=model, traffic=traffic, rate=rate, size=size, count=count, nbytes=nbytes,
-            duration=duration, pcap=pcap, speed=speed, filter_expr=filter_expr,
-            filter_file=filter_file, snaplen=snaplen, rcvbuf=rcvbuf, rx_ring=rx_ring,
-            sockets=sockets, readers=readers, reader_work=reader_work, no_napi=no_napi,
-            seed=seed, no_drain=no_drain, promisc=promisc,
-            allow_refused_filter=allow_refused_filter)
-        loaded = load_model(scenario.model)
+        built = scenario.build(default_nc_bytes=DEFAULT_BYTES)
+        loaded = load_model(built.model)
         if cpu is not None and cpu >= loaded.hardware.cpu.count:
             raise InputError(f"--cpu: {cpu}: the model has {loaded.hardware.cpu.count} CPUs "
                              f"(0..{loaded.hardware.cpu.count - 1})")
         tracer = FtraceTracer(functions=globs, packets=selected, window=win, overhead=overhead)
-        result = _run(loaded, scenario, tracer=tracer)
+        result = _run(loaded, built, tracer=tracer)
         if selected is not None and max(selected) >= result["offered"]:
             typer.echo(f"lsfsim: note: the run offered {result['offered']} frames "
                        f"(indexes 0..{result['offered'] - 1})", err=True)
@@ -149,31 +104,11 @@ def register(app: typer.Typer) -> None:
 
     @app.command("lifecycle")
     @one_line_errors
+    @scenario_options
     def lifecycle_command(
+        scenario: ScenarioOptions,
         frames: str = typer.Argument(..., metavar="N[,M...]", help="Frame indexes (0-based; N:M ranges too)."),
-        model: options.Model = None,
-        traffic: options.Traffic = None,
-        rate: options.Rate = None,
-        size: options.Size = None,
-        count: options.Count = None,
         packets: options.Packets = None,
-        nbytes: options.Bytes = None,
-        duration: options.Duration = None,
-        pcap: options.Pcap = None,
-        speed: options.Speed = None,
-        filter_expr: options.Filter = None,
-        filter_file: options.FilterFile = None,
-        allow_refused_filter: options.AllowRefusedFilter = False,
-        snaplen: options.Snaplen = None,
-        rcvbuf: options.Rcvbuf = None,
-        rx_ring: options.RxRing = None,
-        sockets: options.Sockets = 1,
-        readers: options.Readers = 1,
-        reader_work: options.ReaderWork = None,
-        no_napi: options.NoNapi = False,
-        promisc: options.Promisc = True,
-        seed: options.Seed = 1,
-        no_drain: options.NoDrain = False,
         plot: str = typer.Option(None, "--plot", help="Draw a timeline (Gantt chart by CPU and context) to FILE.png or FILE.svg."),
     ) -> None:
         """Every stage the given packets went through, with simulated timestamps."""
@@ -188,20 +123,14 @@ def register(app: typer.Typer) -> None:
             raise InputError(f"--plot: {plot}: the file name must end in .png or .svg")
         if plot is not None:
             check_output(plot, "--plot")
-        scenario = _scenario(
-            model=model, traffic=traffic, rate=rate, size=size,
-            count=frame_count(count, packets), nbytes=nbytes,
-            duration=duration, pcap=pcap, speed=speed, filter_expr=filter_expr,
-            filter_file=filter_file, snaplen=snaplen, rcvbuf=rcvbuf, rx_ring=rx_ring,
-            sockets=sockets, readers=readers, reader_work=reader_work, no_napi=no_napi,
-            seed=seed, no_drain=no_drain, promisc=promisc,
-            allow_refused_filter=allow_refused_filter)
-        loaded = load_model(scenario.model)
+        given = replace(scenario, count=frame_count(scenario.count, packets))
+        built = given.build(default_nc_bytes=DEFAULT_BYTES)
+        loaded = load_model(built.model)
         recorder = LifecycleRecorder(wanted)
         tracer = None
         if plot is not None:
             tracer = FtraceTracer(activity=True, calls=False)   # busy intervals only
-        result = _run(loaded, scenario, tracer=tracer, recorder=recorder)
+        result = _run(loaded, built, tracer=tracer, recorder=recorder)
         offered = result["offered"]
         missing = sorted(i for i in wanted if i >= offered)
         if missing:

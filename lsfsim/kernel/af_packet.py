@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lsfsim.bpf import FilterError, Program, SkbMeta
+from lsfsim.bpf import FilterError, Program, SkbMeta, uses_skb_meta
 from lsfsim.kernel.context import KernelContext
 from lsfsim.kernel.cpu import ExecContext, Plan, charge, enter, exit_, mark, variable
 from lsfsim.kernel.skbuff import PACKET_LOOPBACK, SkBuff
@@ -26,15 +26,6 @@ SOCK_RAW = 3
 # sk_add_node on the packet socket list.
 PACKET_SOCK_REFCNT = 3
 SIZEOF_SK_FILTER = 24   # struct sk_filter on x86_64, 2.6.33 (cbpf-versions.md §4)
-
-
-def uses_skb_meta(program: Program) -> bool:
-    """Whether a program can read sk_buff fields (ancillary loads), so needs an SkbMeta."""
-    for code, _jt, _jf, k in program.insns:
-        is_load = code & 0x07 == 0x00 and code & 0xE0 in (0x20, 0x40)   # LD ABS / LD IND
-        if is_load and (code & 0xE0 == 0x40 or k & 0x80000000):
-            return True
-    return False
 
 
 class PacketSock(Sock):
@@ -141,7 +132,7 @@ class PacketSock(Sock):
         self.sk_omem_alloc = size
         self.program = program
         self._filter = compiled.counted
-        self._needs_meta = uses_skb_meta(program)
+        self._needs_meta = uses_skb_meta(program.insns)
         ctx.exit("sk_attach_filter")
         return None
 

@@ -59,7 +59,7 @@ def verdict_mismatches(prog_a: Program | str | os.PathLike[str],
     nic_mac = bytes(int(x, 16) for x in mac.split(":"))
     total = differ = 0
     shown: list[str] = []
-    for number, rec in enumerate(iter_pcap(Path(pcap)), 1):
+    for number, rec in enumerate(iter_pcap(Path(pcap))):
         if rec.linktype != LINKTYPE_ETHERNET:
             raise ValueError(f"{pcap}: record {number}: linktype {rec.linktype} is not Ethernet")
         frame = as_received(rec.data, rec.wirelen)

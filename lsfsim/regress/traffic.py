@@ -4,8 +4,9 @@ Several captures are joined into one temporary pcap, each starting where the
 previous one ended (the gap between them is nil); a ``[suite.generate]`` table
 is run through lsfsim's generator once and written out the same way
 (nanosecond timestamps, so the replay keeps the generator's timing).  Each
-frame keeps its origin, file and record number (from 1, as tcpdump numbers
-them), for the reports.
+frame keeps its origin, file and record number (from 0, as lsfsim numbers
+frames everywhere: ``lsfsim bpf debug FILE CAPTURE --packet N`` steps through
+it), for the reports.
 
 A frame "as received" is what PcapReplay and pcnet32 make of a record: a
 record captured with a snaplen is padded with zeros to its wire length, a
@@ -50,10 +51,10 @@ class Traffic:
     _tmp: Any = field(default=None, repr=False)   # TemporaryDirectory holding ``replay``
 
     def where(self, index: int) -> tuple[str, int]:
-        """(file, record number from 1) of frame ``index`` (from 0) of the replay."""
+        """(file, record number from 0) of frame ``index`` (from 0) of the replay."""
         for name, n in self.parts:
             if index < n:
-                return name, index + 1
+                return name, index
             index -= n
         raise IndexError(index)
 
@@ -73,12 +74,13 @@ def _check_capture(suite: Suite, path: Path) -> int:
     shown = _shown(suite, path)
     n = 0
     try:
-        for n, rec in enumerate(iter_pcap(path), 1):
+        for rec in iter_pcap(path):
             if rec.linktype != LINKTYPE_ETHERNET:
                 raise suite.error(
                     f"{shown}: record {n}: linktype {rec.linktype} is not Ethernet "
                     f"(LINKTYPE_ETHERNET = {LINKTYPE_ETHERNET}); only Ethernet captures can be "
                     "replayed", loc=("suite", "traffic"))
+            n += 1
     except PcapError as exc:
         raise suite.error(str(exc), loc=("suite", "traffic")) from None
     except OSError as exc:

@@ -216,8 +216,9 @@ def test_run_table_and_summary(capture: Path, tcp_prog: Path, frames: list[bytes
     assert lines[0].split() == ["packet", "wirelen", "ret", "caplen"]
     rows = [list(map(int, line.split())) for line in lines[1:-1]]
     # only frame 1 is TCP; the filter returns snaplen 96, caplen = min(96, 68 captured)
-    assert rows == [[1, len(frames[0]), 96, len(frames[0])], [2, len(frames[1]) + 100, 0, 0],
-                    [3, len(frames[2]), 0, 0], [4, len(frames[3]), 0, 0]]
+    # packets numbered from 0, as lifecycle and trace number frames
+    assert rows == [[0, len(frames[0]), 96, len(frames[0])], [1, len(frames[1]) + 100, 0, 0],
+                    [2, len(frames[2]), 0, 0], [3, len(frames[3]), 0, 0]]
     assert lines[-1] == "packets 4, accepted 1, dropped 3"
 
 
@@ -231,7 +232,7 @@ def test_run_json(capture: Path, tmp_path: Path) -> None:
     assert [p["ret"] for p in doc["packets"]] == wirelens  # ld #len sees the wire length
     assert [p["caplen"] for p in doc["packets"]] == [min(w, c) for w, c in
                                                       zip(wirelens, caplens, strict=True)]
-    assert [p["index"] for p in doc["packets"]] == [1, 2, 3, 4]
+    assert [p["index"] for p in doc["packets"]] == [0, 1, 2, 3]
     assert doc["summary"] == {"packets": 4, "accepted": 4, "dropped": 0}
     assert doc["kernel"] == "2.6.33"
 
@@ -273,15 +274,16 @@ def test_run_errors(tmp_path: Path, tcp_prog: Path, capture: Path) -> None:
 
 # --- debug ----------------------------------------------------------------------------------
 def test_debug_one_packet(capture: Path, tcp_prog: Path) -> None:
-    result = invoke("debug", str(tcp_prog), str(capture), "--packet", "1")
+    # the first record (the TCP frame) is packet 0
+    result = invoke("debug", str(tcp_prog), str(capture), "--packet", "0")
     assert result.exit_code == 0, result.stderr
     assert "ldh" in result.stdout and "96" in result.stdout
-    other = invoke("debug", str(tcp_prog), str(capture), "--packet", "3")
+    other = invoke("debug", str(tcp_prog), str(capture), "--packet", "2")
     assert other.exit_code == 0 and other.stdout != result.stdout
-    assert_one_line_error(invoke("debug", str(tcp_prog), str(capture), "--packet", "5"),
-                          "--packet 5 out of range (the file has 4 packets)")
-    assert_one_line_error(invoke("debug", str(tcp_prog), str(capture), "--packet", "0"),
-                          "numbered from 1")
+    assert_one_line_error(invoke("debug", str(tcp_prog), str(capture), "--packet", "4"),
+                          "--packet 4 out of range (the file has 4 packets")
+    assert_one_line_error(invoke("debug", str(tcp_prog), str(capture), "--packet", "-1"),
+                          "numbered from 0")
 
 
 # --- through the real entry point --------------------------------------------------------------

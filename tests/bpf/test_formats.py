@@ -21,6 +21,8 @@ from hypothesis import strategies as st
 
 from lsfsim.bpf import ParseError, formats
 from lsfsim.bpf.formats import FORMATS, canonical, detect, insn_text, load, parse
+from lsfsim.bpf.formats.asm_writer import ASM
+from lsfsim.bpf.formats.image import is_jump
 from lsfsim.bpf.isa import SKF_AD_OFF, Insn, encode
 from lsfsim.pcapio import PcapWriter
 
@@ -405,7 +407,7 @@ def test_load_detects_text_formats(tmp_path: Path) -> None:
 # --- properties and fuzzing ----------------------------------------------------------------
 insns = st.builds(Insn, st.integers(0, 0xFFFF), st.integers(0, 255), st.integers(0, 255),
                   st.integers(0, 0xFFFFFFFF))
-valid_codes = sorted(formats._ASM)
+valid_codes = sorted(ASM)
 
 
 @st.composite
@@ -421,7 +423,7 @@ def asm_programs(draw: st.DrawFn) -> list[Insn]:
             if room == 0 and pc == 0:
                 code, k = 0x06, 0
             prog.append(Insn(code, 0, 0, k))
-        elif formats._is_jump(code):
+        elif is_jump(code):
             if room == 0:
                 prog.append(Insn(0x06, 0, 0, 0))
             else:

@@ -111,7 +111,7 @@ def test_update_writes_accepts_and_keeps_comments(suite: Path) -> None:
      ":15: filter[icmp].file: Linux 2.6.33 refuses the program: EINVAL at instruction 1: "
      "division by constant zero"),
     (('traffic = ["mixed.pcap"]', 'traffic = ["mixed.pcap", "raw.pcap"]'),
-     ":3: suite.traffic: raw.pcap: record 1: linktype 101 is not Ethernet"),
+     ":3: suite.traffic: raw.pcap: record 0: linktype 101 is not Ethernet"),
     (('loads = [1, 0]', 'loads = [1, 0]\nspeed = 2'),
      ":5: suite.speed: unknown key"),
     (('traffic = ["mixed.pcap"]', 'traffic = ["office.pcap"]'),

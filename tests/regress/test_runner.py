@@ -64,8 +64,8 @@ def test_joined_captures_keep_each_frame_and_its_origin(lossy) -> None:
     originals = [as_received(r.data, r.wirelen) for name in ("mixed.pcap", "lecture-nc-head.pcap")
                  for r in iter_pcap(TRACES / name)]
     assert list(traffic.frames()) == originals
-    assert traffic.where(0) == ("mixed.pcap", 1) and traffic.where(499) == ("mixed.pcap", 500)
-    assert traffic.where(500) == ("lecture-nc-head.pcap", 1)
+    assert traffic.where(0) == ("mixed.pcap", 0) and traffic.where(499) == ("mixed.pcap", 499)
+    assert traffic.where(500) == ("lecture-nc-head.pcap", 0)
     # the replay keeps each file's timing, the second one starting where the first ended
     times = [r.ts for r in iter_pcap(traffic.replay)]
     first = [r.ts for r in iter_pcap(TRACES / "mixed.pcap")]
@@ -144,7 +144,7 @@ def test_generated_traffic(tmp_path: Path) -> None:
     prepared = prepare(load_suite(path))
     try:
         assert prepared.traffic.count == 300
-        assert prepared.traffic.where(7) == ("generated", 8)
+        assert prepared.traffic.where(7) == ("generated", 7)
         times = [r.ts for r in iter_pcap(prepared.traffic.replay)]
         assert times[1] - times[0] == pytest.approx(1 / 20000, abs=1e-9)
         outcomes = run_prepared(prepared)
