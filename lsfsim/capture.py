@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import struct
 from types import TracebackType
 from typing import Any
 
@@ -40,7 +41,7 @@ SOCKET_FIELD = "{socket}"
 #: Records between two flushes: a reader of a FIFO sees packets as the run goes.
 FLUSH_EVERY = 1024
 #: Records packed before they are handed to the file object in one write.
-BATCH = 64
+BATCH = 256
 _pack = RECORD_HEADER.pack
 _UNSEEN: Any = object()
 
@@ -91,10 +92,29 @@ class _SocketFile:
         pending = self.pending
         if not pending:
             return
+        try:
+            parts = self._packed()
+        except struct.error:                      # a replay's clock past 2106
+            raise OutputError(f"-w: {self.path}: a timestamp does not fit a pcap record "
+                              f"header (32-bit seconds)") from None
+        n = len(pending)
+        try:
+            self.writer.write_packed(b"".join(parts), n)
+            pending.clear()
+            self.copied.clear()
+            before = self.count
+            self.count += n
+            if before // flush_every != self.count // flush_every:
+                self.writer.flush()
+        except OSError as exc:
+            raise self.error(exc) from exc
+
+    def _packed(self) -> list[bytes]:
+        """Each pending record packed: its header, then the bytes recvfrom copied."""
         base, frac, snaplen = self.base, self.frac, self.snaplen
         parts: list[bytes] = []
         append = parts.append
-        for skb, copied in zip(pending, self.copied, strict=True):
+        for skb, copied in zip(self.pending, self.copied, strict=True):
             # skb->tstamp on the traffic's clock, in whole seconds and microseconds
             ts = frac + skb.tstamp
             sec = int(ts)
@@ -107,17 +127,7 @@ class _SocketFile:
                 copied = snaplen
             append(_pack(base + sec, usec, copied, len(data)))
             append(data[:copied])
-        n = len(pending)
-        try:
-            self.writer.write_packed(b"".join(parts), n)
-            pending.clear()
-            self.copied.clear()
-            before = self.count
-            self.count += n
-            if before // flush_every != self.count // flush_every:
-                self.writer.flush()
-        except OSError as exc:
-            raise self.error(exc) from exc
+        return parts
 
     def flush(self) -> None:
         """Write what is pending and flush the file."""

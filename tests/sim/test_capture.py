@@ -326,3 +326,17 @@ def test_a_failing_write_is_one_line_naming_the_file(count):
                               "-w", "/dev/full"])
     assert res.exit_code == 2
     assert res.stderr == "lsfsim: error: -w: /dev/full: No space left on device\n"
+
+
+def test_a_replay_clock_past_2106_is_one_line(tmp_path):
+    """pcap seconds are 32 bits: a stamp after 2106-02-07 cannot be written."""
+    from lsfsim.pcapio import PcapWriter
+
+    late = tmp_path / "late.pcap"
+    with PcapWriter(late) as w:
+        w.write(bytes(60), ts=float((1 << 32) - 1) + 0.999999)
+    res = runner.invoke(app, ["run", "--pcap", str(late), "-q", "-w", str(tmp_path / "o.pcap")])
+    assert res.exit_code == 2
+    assert res.stderr == (f"lsfsim: error: -w: {tmp_path / 'o.pcap'}: a timestamp does not "
+                          f"fit a pcap record header (32-bit seconds)\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["late.pcap"]
