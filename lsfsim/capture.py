@@ -115,17 +115,14 @@ class _SocketFile:
         parts: list[bytes] = []
         append = parts.append
         for skb, copied in zip(self.pending, self.copied, strict=True):
-            # skb->tstamp on the traffic's clock, in whole seconds and microseconds
-            ts = frac + skb.tstamp
-            sec = int(ts)
-            usec = int((ts - sec) * 1e6 + 0.5)
-            if usec >= 1_000_000:
-                sec += 1
-                usec -= 1_000_000
+            # skb->tstamp on the traffic's clock, in microseconds (rounded to the nearest),
+            # split into whole seconds and the rest
+            usec = int((frac + skb.tstamp) * 1e6 + 0.5)
+            sec = usec // 1_000_000
             data = skb.data
             if copied > snaplen:              # libpcap cuts at its snapshot length too
                 copied = snaplen
-            append(_pack(base + sec, usec, copied, len(data)))
+            append(_pack(base + sec, usec - sec * 1_000_000, copied, len(data)))
             append(data[:copied])
         return parts
 
