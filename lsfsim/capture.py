@@ -8,7 +8,7 @@ socket's snaplen in the file header), in the order recvfrom returned them:
   it to min(filter verdict, skb->len) (pskb_trim), and at most the reader's
   buffer;
 * orig_len = the frame's length as packet_rcv saw it (skb->len with the MAC
-  header, without the FCS), which recvfrom's MSG_TRUNC gives a reader;
+  header, without the FCS: PACKET_SKB_CB(skb)->origlen, PACKET_AUXDATA's tp_len);
 * ts       = skb->tstamp, set by net_timestamp in netif_receive_skb (netif_rx
   for the pre-NAPI driver, dev_queue_xmit_nit for outgoing frames), as
   SIOCGSTAMP returns it -- on the traffic's clock: a replayed capture's own
@@ -16,8 +16,9 @@ socket's snaplen in the file header), in the order recvfrom returned them:
   generated traffic.
 
 Frames the socket dropped (tp_drops) never reach recvfrom, so are not written.
-Records are streamed as they come (the file object's buffer, flushed every
-``FLUSH_EVERY`` records), so memory stays constant however long the run.  A
+Records are streamed as they come: the hook notes the skb, every ``BATCH``
+records are packed and written in one call, the file is flushed every
+``FLUSH_EVERY``; memory stays constant however long the run.  A
 regular file appears whole at the end; on Ctrl-C it is kept with the records
 written so far (``open_output(keep_partial=True)``).  A FIFO is written
 through.  See docs/capture.md.
