@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from lsfsim.bpf import FilterError, Program
 from lsfsim.errors import ScenarioError
-from lsfsim.kernel.af_packet import SIZEOF_SK_FILTER
+from lsfsim.kernel.af_packet import attach_semantics, sock_kmalloc_refusal
 
 if TYPE_CHECKING:
     from lsfsim.config.model import Model
@@ -45,14 +45,12 @@ def attach_verdict(program: Program, model: Model) -> FilterError | None:
     """What sk_attach_filter would return for ``program`` on a fresh socket of ``model``'s
     kernel: None (attached) or the FilterError (errno, rule, instruction index)."""
     kernel = model.kernel
-    size = 8 * len(program) + SIZEOF_SK_FILTER
-    # sock_kmalloc: refused when the charge would reach optmem_max (sk_omem_alloc is 0)
-    if size >= kernel.optmem_max:
-        return FilterError("ENOMEM", f"sock_kmalloc: the filter takes {size} bytes "
-                           f"(8 x {len(program)} instructions + struct sk_filter), "
-                           f"net.core.optmem_max is {kernel.optmem_max}")
+    # sock_kmalloc on a fresh socket (sk_omem_alloc 0): the same test as the kernel's
+    reason = sock_kmalloc_refusal(len(program), kernel.sizes)
+    if reason is not None:
+        return FilterError("ENOMEM", reason)
     try:
-        program.check(kernel.version)
+        program.check(attach_semantics(kernel))
     except FilterError as exc:
         return exc
     return None

@@ -306,7 +306,8 @@ class Machine:
         data = result.data
         by_index = {app.sock.index: app for app in self.apps if app.sock is not None}
         for sock in data["sockets"]:
-            sock["filter_refused"] = refusal(by_index[sock["index"]], self.model)
+            app = by_index.get(sock["index"])    # None: a sender's socket (no filter)
+            sock["filter_refused"] = refusal(app, self.model) if app is not None else None
         data["replay"] = getattr(self.source, "replay_counts", lambda: None)()
         data["warnings"] = run_warnings(self.scenario, self.model, self.source, data)
 

@@ -68,8 +68,8 @@ def collect(*, model_name: str, scenario: Scenario, kernel: KernelContext, net: 
     netdev = dev.netdev_stats()
     places = {
         "mac_filtered": dev.mac_filtered,
-        "rx_missed_errors": netdev["rx_missed_errors"],
-        "rx_length_errors": netdev["rx_length_errors"],
+        "rx_missed_errors": dev.rx_missed_true,     # the true count, not CSR112's 16 bits
+        "rx_oversize": dev.rx_oversize,
         "rx_dropped": netdev["rx_dropped"],
         "softnet_dropped": softnet_dropped,
         "received": net.received,
@@ -84,12 +84,23 @@ def collect(*, model_name: str, scenario: Scenario, kernel: KernelContext, net: 
             continue
         sockets.append({
             "index": sock.index,
+            "role": "capture",
             "filter_instructions": len(app.program) if app.program else 0,
             "attach_errno": app.attach_errno,
             **sock.counters(),
             "readers": [{"name": r.name, "cpu": r.cpu.index, "sleeps": r.sleeps}
                         for r in app.readers],
         })
+    # A sender's socket is an ETH_P_ALL tap too (packet_create -> dev_add_pack): it sees
+    # every incoming frame and the other sockets' outgoing ones (dev_queue_xmit_nit skips
+    # only the sending socket), and nobody reads it, so its queue fills to sk_rcvbuf and
+    # then drops, as on the real machine.
+    for sender in senders:
+        ssock = sender.sock
+        if ssock is None:
+            continue
+        sockets.append({"index": ssock.index, "role": "sender", "filter_instructions": 0,
+                        "attach_errno": None, **ssock.counters(), "readers": []})
     cpu_time = []
     for cpu in kernel.cpus:
         busy = dict(zip(BUCKETS, cpu.acct, strict=True))
@@ -114,10 +125,12 @@ def collect(*, model_name: str, scenario: Scenario, kernel: KernelContext, net: 
         "lsfsim_version": __version__,
         "model": model_name,
         "kernel_version": kernel.config.version,
+        "arch": kernel.sizes.arch,
         "scenario": scenario.model_dump(mode="json"),
         "offered": wire.offered,
         "offered_bytes": wire.offered_bytes,
         "rx_missed_errors": netdev["rx_missed_errors"],
+        "rx_missed_true": dev.rx_missed_true,
         "rx_dropped": netdev["rx_dropped"],
         "rx_errors": netdev["rx_errors"],
         "mac_filtered": dev.mac_filtered,

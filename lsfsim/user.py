@@ -19,7 +19,7 @@ from lsfsim.bpf import Program
 from lsfsim.kernel import syscalls
 from lsfsim.kernel.af_packet import PacketSock
 from lsfsim.kernel.context import KernelContext
-from lsfsim.kernel.cpu import CPU, PROCESS, SY, US, charge, enter, exit_, self_time
+from lsfsim.kernel.cpu import CPU, PROCESS, SY, US
 from lsfsim.kernel.dev import NetCore
 from lsfsim.kernel.skbuff import PACKET_OUTGOING
 from lsfsim.simpy_fast import succeed_at
@@ -112,11 +112,6 @@ class Reader:
         self.name = name
         self.sleeps = 0
         self.ctx = kernel.exec_context(cpu, PROCESS, SY, task=self)
-        # schedule() spans the sleep, as in ftrace: a context switch away, the wait,
-        # and a context switch back when woken
-        c = kernel.costs
-        self.plan_sleep = kernel.plan(enter("schedule"), charge("schedule", c.schedule))
-        self.plan_woken = kernel.plan(self_time("schedule", c.schedule), exit_("schedule"))
         self.now = kernel.env.now             # the thread's own clock: its last resume
         self.lazy = lazy
         self.next_time = self.now if lazy else math.inf   # lazy: its next resume
@@ -183,7 +178,7 @@ class Reader:
         cpu = self.cpu
         sock = self.sock
         ctx = self.ctx
-        plan_recvfrom, plan_sleep, plan_woken = sock.plan_recvfrom, self.plan_sleep, self.plan_woken
+        plan_recvfrom, plan_sleep, plan_woken = sock.plan_recvfrom, sock.plan_sleep, sock.plan_woken
         queue = sock.sk_receive_queue
         latency = kernel.latency                  # StageLatency: rows of timestamps
         latency_pending, latency_limit = latency.pending, latency.limit

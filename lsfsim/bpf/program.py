@@ -19,7 +19,7 @@ from lsfsim.bpf import pcapc as _pcapc
 from lsfsim.bpf import vm as _vm
 from lsfsim.bpf.isa import Insn, check_fields
 from lsfsim.bpf.meta import SkbMeta
-from lsfsim.bpf.versions import semantics
+from lsfsim.bpf.versions import KernelSemantics, semantics
 
 
 class Program:
@@ -65,9 +65,13 @@ class Program:
         return _formats.format(self.insns, fmt)
 
     # --- kernel -------------------------------------------------------------
-    def check(self, kernel: str = "2.6.33") -> None:
-        """Validate like that kernel's sk_chk_filter; raise FilterError if refused."""
-        _check.sk_chk_filter(self.insns, semantics(kernel))
+    def check(self, kernel: str | KernelSemantics = "2.6.33") -> None:
+        """Validate like that kernel's sk_chk_filter; raise FilterError if refused.
+
+        ``kernel`` is a release, or semantics adjusted to a machine (its optmem_max and
+        struct sk_filter size: lsfsim.kernel.af_packet.attach_semantics)."""
+        sem = kernel if isinstance(kernel, KernelSemantics) else semantics(kernel)
+        _check.sk_chk_filter(self.insns, sem)
 
     def run(
         self,
@@ -81,12 +85,13 @@ class Program:
         _check.sk_chk_filter(self.insns, sem)
         return _vm.run(self.insns, packet, meta, sem, wirelen)
 
-    def compile(self, kernel: str = "2.6.33") -> _jit.CompiledFilter:
-        """Generate straight-line Python for this program (cached per kernel)."""
-        sem = semantics(kernel)
+    def compile(self, kernel: str | KernelSemantics = "2.6.33") -> _jit.CompiledFilter:
+        """Generate straight-line Python for this program (cached per kernel era)."""
+        sem = kernel if isinstance(kernel, KernelSemantics) else semantics(kernel)
         compiled = self._compiled.get(sem.key)
+        if compiled is None or isinstance(kernel, KernelSemantics):
+            _check.sk_chk_filter(self.insns, sem)   # a machine's limits: checked each time
         if compiled is None:
-            _check.sk_chk_filter(self.insns, sem)
             compiled = self._compiled[sem.key] = _jit.compile_program(self.insns, sem)
         return compiled
 

@@ -8,7 +8,7 @@ silently cost nothing.
 
 from __future__ import annotations
 
-__all__ = ["COST_KEYS"]
+__all__ = ["COST_KEYS", "PER_BYTE", "PER_INSN"]
 
 COST_KEYS: dict[str, str] = {
     # interrupt and softirq
@@ -21,14 +21,16 @@ COST_KEYS: dict[str, str] = {
     "net_rx_action": "one run of the NET_RX handler (budget and time checks, list handling)",
     # driver receive
     "pcnet32_poll": "per poll call, without RX descriptors, TX reclaim entries and CSR accesses",
-    "pcnet32_rx_entry": "per RX descriptor: status and length checks, ring bookkeeping",
+    "pcnet32_rx_entry": "per RX descriptor: status and length checks, ring bookkeeping; inlined:"
+                        " pcnet32_poll's time",
     "dev_alloc_skb": "__alloc_skb + skb_reserve (skb head and data buffer from the slab)",
     "skb_put": "extend the data area (skb_put)",
     "memcpy": "copybreak copy out of the DMA buffer: fixed + per_byte",
     "eth_type_trans": "classify the frame, first touch of the header, pull 14 bytes",
     # core delivery
     "netif_receive_skb": "fixed part: timestamp, ptype walks, without the handlers",
-    "deliver_skb": "per handler delivered before the last one (refcount + indirect call)",
+    "deliver_skb": "per handler delivered before the last one (refcount + indirect call);"
+                   " inline: netif_receive_skb's time in the profile and traces",
     "packet_rcv": "fixed part up to the filter verdict: skb_push, local_bh pair, RCU, call",
     "sk_run_filter": "the socket filter: fixed + per_insn (executed instructions, final RET"
                      " included)",
@@ -36,7 +38,7 @@ COST_KEYS: dict[str, str] = {
     "kfree_skb": "drop an extra reference (atomic decrement and test)",
     "consume_skb": "free a whole skb and its data buffer",
     "__skb_queue_tail": "packet_rcv accept tail: dev_parse_header, pskb_trim, skb_set_owner_r,"
-                        " queue lock, enqueue",
+                        " queue lock, enqueue; inline: packet_rcv's time",
     "sock_def_readable": "sk_data_ready with no sleeper on the socket",
     "try_to_wake_up": "extra cost of sock_def_readable when it wakes a sleeping reader",
     "ip_rcv": "every packet that reaches IP; all of it for OTHERHOST/bad packets (dropped)",
@@ -51,6 +53,8 @@ COST_KEYS: dict[str, str] = {
     "skb_free_datagram": "sock_rfree (rmem release) + free of the skb",
     "schedule": "one context switch (to or from the reader)",
     # control path
+    "sys_socketcall": "i386 only: the socketcall(2) multiplexer in front of every socket call"
+                      " (copy of the argument block, audit hook)",
     "sys_socket": "socket(2): sock_create + sock_map_fd, without packet_create",
     "packet_create": "PF_PACKET socket creation: sk_alloc, sock_init_data",
     "dev_add_pack": "register the protocol hook (ptype_all insert)",
@@ -61,14 +65,21 @@ COST_KEYS: dict[str, str] = {
                            " CSR accesses",
     # transmit
     "sys_sendto": "sendto(2) entry + exit",
-    "packet_snd": "packet_snd: sock_alloc_send_skb + copy from user, fixed + per_byte",
+    "packet_snd": "packet_snd: sock_alloc_send_skb + copy from user, fixed + per_byte;"
+                  " inlined: packet_sendmsg's time",
     "dev_queue_xmit": "qdisc enqueue/dequeue or direct transmit, without taps and driver",
-    "dev_queue_xmit_nit": "per transmit tap: clone and hand to packet_rcv (packet_rcv charged"
-                          " apart)",
+    "dev_queue_xmit_nit": "per call while taps exist: RCU walk of ptype_all, fix-up per tap (the"
+                          " clone per tap is skb_clone's, packet_rcv is charged apart)",
     "pcnet32_start_xmit": "fill a TX descriptor, DMA map, lock; without its CSR0 (TDMD) write",
-    "pcnet32_tx": "per reclaimed TX descriptor in pcnet32_poll",
+    "pcnet32_tx": "per reclaimed TX descriptor in pcnet32_poll; inlined: pcnet32_poll's time",
     "dev_kfree_skb_any": "free a transmitted skb from IRQ-off context (via NET_TX_SOFTIRQ)",
     # reporting only
     "tracer_overhead": "function_graph overhead per traced call; used only in emitted ftrace"
                        " durations, never in throughput",
 }
+
+#: The keys whose time grows with the bytes handled (the copies); any other key's
+#: ``per_byte`` would never be charged, so a model may not give one.
+PER_BYTE: frozenset[str] = frozenset({"memcpy", "skb_copy_datagram_iovec", "packet_snd"})
+#: The keys whose time grows with filter instructions (run, copied, checked).
+PER_INSN: frozenset[str] = frozenset({"sk_run_filter", "sk_attach_filter", "sk_chk_filter"})

@@ -14,7 +14,6 @@ from typing import Annotated, Any
 from pydantic import (
     BeforeValidator,
     Field,
-    StrictBool,
     StrictInt,
     ValidationError,
     ValidationInfo,
@@ -23,7 +22,8 @@ from pydantic import (
 )
 
 from lsfsim.config import units
-from lsfsim.config.costs import COST_KEYS
+from lsfsim.config.arch import Arch, KernelSizes, derive
+from lsfsim.config.costs import COST_KEYS, PER_BYTE, PER_INSN
 from lsfsim.config.errors import (
     FieldError,
     ModelError,
@@ -38,7 +38,6 @@ from lsfsim.config.fields import (
     ByteSize,
     Count,
     Duration,
-    Frequency,
     MacAddress,
     PerByte,
     PerInsn,
@@ -101,7 +100,6 @@ class Nic(Strict):
     dma_latency: Duration
     mac: MacAddress
     alloc_fail_rate: Probability = 0.0
-    vm: StrictBool = False  # informational: the NIC is emulated by a hypervisor
 
     @field_validator("type", mode="before")
     @classmethod
@@ -120,7 +118,6 @@ class Nic(Strict):
 
 class Cpu(Strict):
     count: Annotated[StrictInt, Field(ge=1, le=64)]
-    clock: Frequency  # informational: costs are given in time, not cycles
     irq_affinity: Annotated[StrictInt, Field(ge=0)] = 0  # the CPU that takes the NIC's IRQ
 
     @model_validator(mode="after")
@@ -135,20 +132,23 @@ class Cpu(Strict):
 
 
 class Hardware(Strict):
-    name: str = ""
-    description: str = ""
     nic: Nic
     cpu: Cpu
 
 
 class Skb(Strict):
-    """Sizes that make up skb->truesize (defaults: 2.6.33, x86_64, typical distro config)."""
+    """The sizes that make up skb->truesize that are not the word size's to decide.
 
-    sizeof_sk_buff: ByteSize = 232
-    sizeof_skb_shared_info: ByteSize = 320  # counted in truesize only from 3.2 (SKB_TRUESIZE)
-    smp_cache_bytes: ByteSize = 64  # SKB_DATA_ALIGN rounds to this
+    ``sizeof_sk_buff`` and ``sizeof_skb_shared_info`` are derived from ``kernel.arch``
+    and the 2.6.33.2 struct layouts (lsfsim.config.arch) unless given: a model of a
+    kernel with other layouts (modern.toml) gives both.
+    """
+
+    sizeof_sk_buff: ByteSize | None = None
+    sizeof_skb_shared_info: ByteSize | None = None  # in truesize only from 3.2 (SKB_TRUESIZE)
+    smp_cache_bytes: ByteSize = 64  # SKB_DATA_ALIGN rounds to this (1 << X86_L1_CACHE_SHIFT)
     net_skb_pad: ByteSize = 32  # dev_alloc_skb headroom
-    net_ip_align: ByteSize = 2
+    net_ip_align: ByteSize = 2  # pcnet32's skb_reserve; part of the copybreak allocation
     pkt_buf_skb: ByteSize = 1544  # pcnet32 ring buffer length given to dev_alloc_skb
 
     @field_validator("smp_cache_bytes")
@@ -157,6 +157,16 @@ class Skb(Strict):
         if value <= 0 or value & (value - 1):
             raise ValueError(f"a cache line size is a power of two, got {value}")
         return value
+
+    @model_validator(mode="after")
+    def _buffer_fits(self) -> Skb:
+        if self.pkt_buf_skb <= self.net_ip_align + 64:
+            raise FieldError(
+                f"pcnet32's buffer (pkt_buf_skb - net_ip_align = "
+                f"{self.pkt_buf_skb - self.net_ip_align}) must hold a 64-byte minimum frame",
+                ("pkt_buf_skb",),
+            )
+        return self
 
 
 _VERSION_RE = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?(?:-[0-9A-Za-z._+~-]+)?$")
@@ -184,11 +194,14 @@ class Kernel(Strict):
     netdev_max_backlog: Count = 1000
     dev_weight: Count = 64
     max_softirq_restart: Count = 10
-    rmem_default: ByteSize = 124928
-    rmem_max: ByteSize = 131071
-    wmem_default: ByteSize = 124928
-    sock_min_rcvbuf: ByteSize = 256
-    optmem_max: ByteSize = 20480
+    arch: Arch = "x86_64"  # the word size every struct size derives from (config.arch)
+    # net.core sysctls and SOCK_MIN_RCVBUF: None is the kernel's boot default,
+    # derived from the struct sizes (see ``sizes``); a value is a sysctl -w.
+    rmem_default: ByteSize | None = None
+    rmem_max: ByteSize | None = None
+    wmem_default: ByteSize | None = None
+    sock_min_rcvbuf: ByteSize | None = None
+    optmem_max: ByteSize | None = None
     tx_queue_len: Count = 1000
     skb: Skb = Skb()
     costs: dict[str, Cost]
@@ -227,11 +240,36 @@ class Kernel(Strict):
             raise ValueError(f"missing cost key{'s' if len(missing) > 1 else ''}: {names}")
         return value
 
+    @field_validator("costs")
+    @classmethod
+    def _cost_terms(cls, value: dict[str, Cost]) -> dict[str, Cost]:
+        """A per_byte or per_insn term where the simulator has no bytes or instructions to
+        multiply it by would never be charged: refused, as a field that cannot act."""
+        for key, cost in value.items():
+            for term, keys in (("per_byte", PER_BYTE), ("per_insn", PER_INSN)):
+                if getattr(cost, term) and key not in keys:
+                    raise FieldError(
+                        f"{key} has no {term} term (only {', '.join(sorted(keys))} do)",
+                        (key, term))
+        return value
+
     @property
     def version_tuple(self) -> tuple[int, int, int]:
         m = _VERSION_RE.match(self.version)
         assert m is not None
         return int(m[1]), int(m[2]), int(m[3] or 0)
+
+    @property
+    def sizes(self) -> KernelSizes:
+        """Every size the simulated kernel uses, derived from ``arch`` (config.arch)."""
+        skb = self.skb
+        return derive(self.arch, self.version_tuple, smp_cache_bytes=skb.smp_cache_bytes,
+                      net_skb_pad=skb.net_skb_pad, net_ip_align=skb.net_ip_align,
+                      pkt_buf_skb=skb.pkt_buf_skb, sizeof_sk_buff=skb.sizeof_sk_buff,
+                      sizeof_skb_shared_info=skb.sizeof_skb_shared_info,
+                      rmem_default=self.rmem_default, wmem_default=self.wmem_default,
+                      rmem_max=self.rmem_max, sock_min_rcvbuf=self.sock_min_rcvbuf,
+                      optmem_max=self.optmem_max)
 
 
 class Model(Strict):

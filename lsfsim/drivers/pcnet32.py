@@ -3,9 +3,22 @@
 Chip side (AMD datasheet): a frame that passes the address filter is DMAed
 into the descriptor at the chip's ring pointer if the chip owns it (OWN set);
 the chip clears OWN and sets RINT, and raises the interrupt if INEA is set.
-If the descriptor is host-owned the ring is full: the frame is missed (CSR112,
-``rx_missed_errors``) and MISS is latched, counted once per interrupt pass as
-``rx_errors``.
+If the descriptor is host-owned the ring is full: the frame is missed (CSR112)
+and MISS is latched, counted once per interrupt pass as ``rx_errors``.
+CSR112 is read through ``read_csr``, which returns 16 bits (pcnet32.c:335 and :390
+return u16), and pcnet32_get_stats *assigns* it to ``rx_missed_errors``
+(:2661-2672), so the kernel shows the missed count modulo 65536; the simulator
+keeps the true count apart (``rx_missed_true``) for its conservation law.
+
+A frame longer than one buffer (``pkt_buf_skb - net_ip_align`` bytes with its
+FCS, 1542 by default) is chained by the chip over several descriptors (STP on
+the first, ENP on the last).  pcnet32_rx_entry (:1153-1252) sees status != 0x03
+on each: the first and middle ones move no counter, the last one (ENP, high byte
+0x01 with ERR) counts ``rx_errors`` ("Only count a general error at the end of a
+packet", :1170-1171); each descriptor takes one unit of the poll's budget and is
+handed back at once (:1263-1272).  pcnet32 never counts ``rx_length_errors``, and
+neither it nor eth_type_trans counts ``multicast`` in 2.6.33 (eth.c:170-185 only
+sets pkt_type), so both stay 0.
 
 Driver side: pcnet32_interrupt acknowledges CSR0 (which also clears INEA),
 masks the sources in CSR3 and schedules NAPI; pcnet32_poll runs pcnet32_rx for
@@ -18,8 +31,9 @@ less than its weight.
 The chip is simulated lazily: frames are taken off the wire only when the
 driver looks at the ring (``advance``) or when an interrupt could fire.
 
-Simplifications: frames longer than one 1542-byte buffer (jabber) are counted
-as rx_errors without consuming descriptors; the multicast address filter
+Simplifications: a chained frame is missed whole (CSR112) when the chip does
+not own all the descriptors it needs (the chip sets BUFF when it runs out
+mid-frame [datasheet, not modelled]); the multicast address filter
 accepts every multicast frame; TX completion is the end of the frame on the
 (full-duplex) wire.
 """
@@ -35,6 +49,7 @@ import simpy
 
 from lsfsim.config.model import Nic
 from lsfsim.drivers.wire import Wire, WireFrame
+from lsfsim.kernel.calls import ALLOC_SKB, folded
 from lsfsim.kernel.context import KernelContext
 from lsfsim.kernel.cpu import (
     CPU,
@@ -43,6 +58,7 @@ from lsfsim.kernel.cpu import (
     charge,
     enter,
     exit_,
+    fold,
     mark,
     self_time,
     variable,
@@ -57,11 +73,17 @@ from lsfsim.kernel.skbuff import (
 )
 from lsfsim.kernel.softirq import do_irq_steps
 
-PKT_BUF_SKB = 1544
-NET_IP_ALIGN = 2
-PKT_BUF_SIZE = PKT_BUF_SKB - NET_IP_ALIGN
 ETH_HLEN = 14
 BROADCAST = b"\xff" * 6
+
+
+class _Chained:
+    """What the ring holds on the first and middle descriptors of a chained frame."""
+
+    data = b""
+
+
+CHAINED: Any = _Chained()
 
 
 class Pcnet32:
@@ -96,16 +118,23 @@ class Pcnet32:
         self.rx_frame: list[WireFrame | None] = [None] * nic.rx_ring
         self.cur_rx = 0                                # driver's next descriptor
         self.chip_rx = 0                               # chip's next descriptor
-        self.ring_truesize = kernel.truesize.dev_alloc_skb(PKT_BUF_SKB)
-        # truesize of the fresh skb a frame of each length up to rx_copybreak is copied into
-        self.copy_truesize = [kernel.truesize.dev_alloc_skb(n + NET_IP_ALIGN)
-                              for n in range(min(self.rx_copybreak, PKT_BUF_SIZE) + 1)]
+        # PKT_BUF_SKB (pcnet32.c:175) and NET_IP_ALIGN from the model: the ring's skbs
+        # are dev_alloc_skb(PKT_BUF_SKB) + skb_reserve(NET_IP_ALIGN) (:2372-2380, :1203-1204)
+        # and the chip's buffer is PKT_BUF_SIZE = PKT_BUF_SKB - NET_IP_ALIGN (:177)
+        sizes = kernel.sizes
+        self.pkt_buf_size = sizes.pkt_buf_skb - sizes.net_ip_align
+        self.ring_truesize = kernel.truesize.dev_alloc_skb(sizes.pkt_buf_skb)
+        # truesize of the fresh skb a frame of each length up to rx_copybreak is copied
+        # into: dev_alloc_skb(pkt_len + NET_IP_ALIGN) (:1222)
+        self.copy_truesize = [kernel.truesize.dev_alloc_skb(n + sizes.net_ip_align)
+                              for n in range(min(self.rx_copybreak, self.pkt_buf_size) + 1)]
+        self.fcs = nic.fcs
         # CSR0 / CSR112 state
         self.inea = True
         self.rint = False
         self.miss = False
         self.tint = False
-        self.csr112 = 0
+        self.rx_missed_true = 0           # frames missed; the chip's CSR112 keeps 16 bits
         self.irq_raised = False
         self._armed = False               # an IRQ is due at _arm_when (timer or deferred)
         self._arm_when = math.inf
@@ -134,7 +163,8 @@ class Pcnet32:
         self.rx_crc_errors = 0
         self.rx_frame_errors = 0
         self.rx_fifo_errors = 0
-        self.multicast = 0
+        self.rx_oversize = 0              # frames chained over several descriptors (dropped)
+        self.multicast = 0                # never counted by pcnet32 in 2.6.33
         self.tx_packets = 0
         self.tx_bytes = 0
         self.tx_errors = 0
@@ -157,17 +187,21 @@ class Pcnet32:
         self.plan_isr_napi = plan(read_csr, write_csr,
                                   charge("__napi_schedule", c.napi_schedule),
                                   mark("_raw_spin_unlock"), exit_("pcnet32_interrupt"))
-        self.plan_isr_inea = plan(write_csr, exit_("pcnet32_interrupt"))   # pre-NAPI: INEA = 1
+        # pre-NAPI: INEA = 1, then the lock taken at the handler's entry is dropped
+        self.plan_isr_inea = plan(write_csr, mark("_raw_spin_unlock"), exit_("pcnet32_interrupt"))
         self.plan_poll_enter = plan(enter("pcnet32_poll"), charge("pcnet32_poll", c.pcnet32_poll))
         # pcnet32_rx and pcnet32_rx_entry are inlined into their caller (as in the
         # lecture's trace): their cost is pcnet32_poll's self time, or
         # pcnet32_interrupt's for the pre-NAPI driver that receives in the handler.
         owner = "pcnet32_poll" if self.use_napi else "pcnet32_interrupt"
         alloc = (self_time(owner, c.pcnet32_rx_entry), enter("dev_alloc_skb"),
-                 charge("dev_alloc_skb", c.dev_alloc_skb), exit_("dev_alloc_skb"))
+                 charge("dev_alloc_skb", c.dev_alloc_skb), *folded(ALLOC_SKB),
+                 exit_("dev_alloc_skb"))
         eth = (enter("eth_type_trans"), charge("eth_type_trans", c.eth_type_trans),
                mark("skb_pull"), exit_("eth_type_trans"))
-        put_inplace = (charge("skb_put", c.skb_put), *eth)
+        # in place: the ring's skb goes up and the new one is mapped for the chip
+        # (pci_map_single -> nommu_map_page; nommu has no unmap_page, no sync_for_cpu)
+        put_inplace = (charge("skb_put", c.skb_put), mark("nommu_map_page"), *eth)
         put_copy = (charge("skb_put", c.skb_put), variable("memcpy", c.memcpy),
                     mark("nommu_sync_single_for_device"), *eth)
         self.plan_rx_inplace = plan(*alloc, *put_inplace)
@@ -177,21 +211,45 @@ class Pcnet32:
         self.plan_put_inplace = plan(*put_inplace)
         self.plan_put_copy = plan(*put_copy)
         self.plan_rx_error = plan(self_time(owner, c.pcnet32_rx_entry))
-        self.plan_tx_reclaim = plan(charge("pcnet32_tx", c.pcnet32_tx),
-                                    charge("dev_kfree_skb_any", c.dev_kfree_skb_any))
-        tx_lock = (mark("_raw_spin_lock_irqsave"), mark("_raw_spin_unlock_irqrestore"))
-        self.plan_poll_busy = plan(*tx_lock, exit_("pcnet32_poll"))
-        self.plan_poll_done = plan(*tx_lock, mark("_raw_spin_lock_irqsave"),
+        # pcnet32_tx is inlined too (one call site): per reclaimed descriptor, its cost is
+        # the caller's and dev_kfree_skb_any frees with IRQs off (dev_kfree_skb_irq)
+        self.plan_tx_reclaim = plan(self_time(owner, c.pcnet32_tx), enter("dev_kfree_skb_any"),
+                                    charge("dev_kfree_skb_any", c.dev_kfree_skb_any),
+                                    *folded("dev_kfree_skb_irq() { raise_softirq_irqoff(); }"),
+                                    exit_("dev_kfree_skb_any"))
+        # the poll's TX clean-up runs under lp->lock (spin_lock_irqsave), then the
+        # completion takes it again (pcnet32.c:1389-1413)
+        self.plan_tx_lock = plan(mark("_raw_spin_lock_irqsave"))
+        tx_unlock = mark("_raw_spin_unlock_irqrestore")
+        self.plan_poll_busy = plan(tx_unlock, exit_("pcnet32_poll"))
+        self.plan_poll_done = plan(tx_unlock, mark("_raw_spin_lock_irqsave"),
                                    mark("__napi_complete"), read_csr, write_csr, write_csr,
                                    mark("_raw_spin_unlock_irqrestore"), exit_("pcnet32_poll"))
         self.plan_start_xmit = plan(enter("pcnet32_start_xmit"),
                                     charge("pcnet32_start_xmit", c.pcnet32_start_xmit),
-                                    write_csr, exit_("pcnet32_start_xmit"))
+                                    mark("_raw_spin_lock_irqsave"), mark("nommu_map_page"),
+                                    write_csr, mark("_raw_spin_unlock_irqrestore"),
+                                    exit_("pcnet32_start_xmit"))
+        # __dev_xmit_skb's bypass (inline): sch_direct_xmit drops the qdisc root lock, takes
+        # the TX lock (HARD_TX_LOCK) around dev_hard_start_xmit, then the root lock again
+        self.plan_direct_xmit = plan(fold("sch_direct_xmit"), mark("_raw_spin_unlock"),
+                                     mark("_raw_spin_lock"))
+        self.plan_direct_xmit_exit = plan(mark("_raw_spin_unlock"), mark("_raw_spin_lock"),
+                                          exit_("sch_direct_xmit"))
+        self.plan_hard_start_xmit = plan(fold("dev_hard_start_xmit"))
+        self.plan_hard_start_xmit_exit = plan(exit_("dev_hard_start_xmit"))
+        self.plan_enqueue = plan(mark("pfifo_fast_enqueue"))
+        self.plan_enqueue_drop = plan(*folded("pfifo_fast_enqueue() { kfree_skb(); }"))
 
     # --- chip: receive --------------------------------------------------------
     @property
+    def csr112(self) -> int:
+        """The chip's missed-frame counter: 16 bits, as read_csr returns it (u16)."""
+        return self.rx_missed_true & 0xFFFF
+
+    @property
     def rx_missed_errors(self) -> int:
-        """pcnet32_get_stats copies the missed-frame count (CSR112) here."""
+        """pcnet32_get_stats assigns CSR112 here (pcnet32.c:2661-2672): modulo 65536."""
         return self.csr112
 
     def rx_ring_host_owned(self) -> int:
@@ -252,13 +310,27 @@ class Pcnet32:
                     self.hooks.nic_dropped(frame, "mac_filtered")
                 continue
             i = self.chip_rx & self.rx_mask
-            if self.rx_own[i]:
-                self.rx_own[i] = False
-                self.rx_frame[i] = frame
-                self.chip_rx += 1
+            if len(data) + self.fcs <= self.pkt_buf_size:
+                need = 1
+                if self.rx_own[i]:
+                    self.rx_own[i] = False
+                    self.rx_frame[i] = frame
+                    self.chip_rx += 1
+                    self.rint = True
+                    continue
+            else:
+                need = -(-(len(data) + self.fcs) // self.pkt_buf_size)
+            if need > 1 and need <= self.rx_ring_size and all(
+                    self.rx_own[(self.chip_rx + k) & self.rx_mask] for k in range(need)):
+                # chained: STP ... ENP; the frame is kept on the last (ENP) descriptor
+                for k in range(need):
+                    j = (self.chip_rx + k) & self.rx_mask
+                    self.rx_own[j] = False
+                    self.rx_frame[j] = frame if k == need - 1 else CHAINED
+                self.chip_rx += need
                 self.rint = True
             else:
-                self.csr112 += 1
+                self.rx_missed_true += 1
                 self.miss = True
                 if self.hooks.nic_dropped is not None:
                     self.hooks.nic_dropped(frame, "rx_missed_errors")
@@ -382,6 +454,8 @@ class Pcnet32:
         self.napi.polls += 1
         ctx.run(self.plan_poll_enter)
         work = yield from self._rx(ctx, budget, napi=True)
+        if ctx.tracer is not None:        # a mark: only the tracer sees it
+            ctx.run(self.plan_tx_lock)
         self.pcnet32_tx(ctx)              # under lp->lock
         if work < budget:
             self.net.napi_complete(ctx, self.napi)
@@ -429,17 +503,20 @@ class Pcnet32:
     def pcnet32_rx_entry(self, ctx: ExecContext, frame: WireFrame, napi: bool = True) -> None:
         """One descriptor: length checks, copybreak or in-place, eth_type_trans, deliver."""
         hooks = self.hooks
+        if frame is CHAINED:                       # STP or middle of a chain: status != 0x03,
+            ctx.run(self.plan_rx_error)            # no counter (pcnet32.c:1163-1180)
+            return
         data = frame.data
         pkt_len = len(data)
         if pkt_len < 60:
             data = data + bytes(60 - pkt_len)      # the sender's padding, as received
             pkt_len = 60
-        if pkt_len + 4 > PKT_BUF_SIZE:
+        if pkt_len + self.fcs > self.pkt_buf_size:  # ENP of a chain: rx_errors only (:1170)
             ctx.run(self.plan_rx_error)
             self.rx_errors += 1
-            self.rx_length_errors += 1
+            self.rx_oversize += 1
             if hooks.nic_dropped is not None:
-                hooks.nic_dropped(frame, "rx_length_errors")
+                hooks.nic_dropped(frame, "rx_oversize")
             return
         in_place = pkt_len > self.rx_copybreak   # else copied into a fresh small skb
         copy_time = 0.0 if in_place else pkt_len * self.memcpy_per_byte
@@ -482,8 +559,7 @@ class Pcnet32:
             if data.startswith(BROADCAST):
                 skb.pkt_type = PACKET_BROADCAST
             else:
-                skb.pkt_type = PACKET_MULTICAST
-                self.multicast += 1
+                skb.pkt_type = PACKET_MULTICAST  # not counted: stats.multicast stays 0
         elif data.startswith(self.mac):
             skb.pkt_type = PACKET_HOST
         else:
@@ -494,19 +570,35 @@ class Pcnet32:
     # --- transmit -------------------------------------------------------------
     def qdisc_enqueue(self, ctx: ExecContext, skb: SkBuff) -> int:
         """__dev_xmit_skb with pfifo_fast: bypass when idle, else queue up to tx_queue_len."""
+        traced = ctx.tracer is not None       # the plans below are marks: tracer only
         if not self.qdisc and len(self.tx_inflight) < self.tx_ring_size:
+            if traced:
+                ctx.run(self.plan_direct_xmit)
             self.dev_hard_start_xmit(ctx, skb)
+            if traced:
+                ctx.run(self.plan_direct_xmit_exit)
             return NET_XMIT_SUCCESS
         if len(self.qdisc) >= self.config.tx_queue_len:
+            if traced:
+                ctx.run(self.plan_enqueue_drop)
             self.tx_dropped += 1
             return NET_XMIT_DROP
+        if traced:
+            ctx.run(self.plan_enqueue)
         self.qdisc.append(skb)
         return NET_XMIT_SUCCESS
 
     def dev_hard_start_xmit(self, ctx: ExecContext, skb: SkBuff) -> None:
+        """The taps first (dev_queue_xmit_nit, while ptype_all is not empty), then the
+        driver's ndo_start_xmit (dev.c:1806-1830)."""
+        traced = ctx.tracer is not None
+        if traced:
+            ctx.run(self.plan_hard_start_xmit)
         if self.net.ptype_all:
             self.net.dev_queue_xmit_nit(ctx, skb)
         self.pcnet32_start_xmit(ctx, skb)
+        if traced:
+            ctx.run(self.plan_hard_start_xmit_exit)
 
     def pcnet32_start_xmit(self, ctx: ExecContext, skb: SkBuff) -> None:
         """Fill a TX descriptor (OWN|STP|ENP) and kick the chip with TDMD."""

@@ -30,6 +30,15 @@ from lsfsim.stats import StageLatency
 LATENCY_STAGES = ("nic_dma", "rx_ring", "softirq", "socket_queue", "recvfrom")
 
 
+def word_bits(config: KernelConfig) -> int:
+    """The kernel's machine word in bits: 32 for i386, 64 for x86_64 (``kernel.arch``).
+
+    It decides what only an i386 kernel's traces show (``sys_socketcall``, an
+    out-of-line ``copy_to_user``); every size follows from it in lsfsim.config.arch.
+    """
+    return 32 if config.arch == "i386" else 64
+
+
 class KernelContext:
     """The kernel's view of the machine: environment, configuration, CPUs, plans, probes."""
 
@@ -39,14 +48,16 @@ class KernelContext:
         self.config = config
         self.kver = config.version_tuple
         self.costs = Costs(config.costs)
-        skb = config.skb
+        # every size derives from the model's architecture (lsfsim.config.arch)
+        self.sizes = sizes = config.sizes
         self.truesize = TruesizeRules(
-            sizeof_sk_buff=skb.sizeof_sk_buff,
-            sizeof_skb_shared_info=skb.sizeof_skb_shared_info,
-            smp_cache_bytes=skb.smp_cache_bytes,
-            net_skb_pad=skb.net_skb_pad,
+            sizeof_sk_buff=sizes.sizeof_sk_buff,
+            sizeof_skb_shared_info=sizes.sizeof_skb_shared_info,
+            smp_cache_bytes=sizes.smp_cache_bytes,
+            net_skb_pad=sizes.net_skb_pad,
             includes_shinfo=self.kver >= (3, 2),
         )
+        self.word_bits = word_bits(config)
         self.rng = random.Random(seed)
         self.tracer = tracer
         self.hooks = hooks if hooks is not None else Hooks()

@@ -109,6 +109,8 @@ class CallTracer(Protocol):
 
     def mark(self, ctx: ExecContext, fn: str) -> None: ...
 
+    def fold(self, ctx: ExecContext, fn: str) -> None: ...
+
     def irq_entry(self, ctx: ExecContext, irq: int) -> None: ...
 
     def irq_exit(self, ctx: ExecContext, irq: int) -> None: ...
@@ -196,7 +198,7 @@ class CPU:
             self._owner = None
 
 
-ENTER, EXIT, CHARGE, MARK, VARIABLE, SELF = 0, 1, 2, 3, 4, 5
+ENTER, EXIT, CHARGE, MARK, VARIABLE, SELF, FOLD = 0, 1, 2, 3, 4, 5, 6
 
 
 def enter(fn: str) -> tuple[int, str, float]:
@@ -227,6 +229,15 @@ def variable(fn: str, fixed: float) -> tuple[int, str, float]:
 def mark(fn: str) -> tuple[int, str, float]:
     """Plan step: a callee folded into its caller's cost (see ExecContext.mark)."""
     return (MARK, fn, 0.0)
+
+
+def fold(fn: str) -> tuple[int, str, float]:
+    """Plan step: a folded callee that has callees of its own; ``exit_(fn)`` closes it.
+
+    Like ``mark``, it costs nothing of its own (its time is carved out of the
+    nearest charged caller's self time, trace.calltree) and only the tracer sees it.
+    """
+    return (FOLD, fn, 0.0)
 
 
 class Plan:
@@ -359,6 +370,8 @@ class ExecContext:
                 tracer.exit(self, fn)
             elif op == MARK:
                 tracer.mark(self, fn)
+            elif op == FOLD:
+                tracer.fold(self, fn)
             else:
                 if op == VARIABLE:
                     dt += extra
@@ -369,6 +382,16 @@ class ExecContext:
                     calls[fn] += 1
         self.t = end
         self.acct[self.bucket] += total
+
+    def run_once(self, *steps: Step) -> None:
+        """Execute steps that run too rarely to deserve a registered plan (the control
+        path: socket, setsockopt): each charge goes to the profile at once."""
+        if self.tracer is not None:
+            self.run(Plan(*steps))
+            return
+        for op, fn, dt in steps:
+            if op in (CHARGE, VARIABLE, SELF):
+                self.charge(fn, dt, call=op != SELF)
 
     def enter(self, fn: str) -> None:
         """A function with children begins (only the tracer cares)."""

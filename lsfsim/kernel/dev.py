@@ -4,7 +4,12 @@ Delivery follows netif_receive_skb in 2.6.33: every ETH_P_ALL tap on
 ``ptype_all`` (most recently registered first, as dev_add_pack inserts at the
 head), then the protocol handler from ``ptype_base``.  ``deliver_skb`` takes
 an extra reference for every handler but the last, so a tap sees a shared
-skb (and clones it) unless it is the last handler.
+skb (and clones it) unless it is the last handler.  deliver_skb is static
+inline (dev.c:2242): never a call in a trace, its cost is netif_receive_skb's.
+
+Transmit: dev_queue_xmit -> __dev_xmit_skb (inline) -> sch_direct_xmit ->
+dev_hard_start_xmit -> dev_queue_xmit_nit (the taps) and the driver, with the
+qdisc root lock and the device's TX lock between (sch_generic.c:112).
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ from typing import Any, Protocol
 import simpy
 
 from lsfsim.kernel.af_packet import PacketSock
+from lsfsim.kernel.calls import LOCAL_BH_DISABLE, SKB_CLONE_CALLEES, folded
 from lsfsim.kernel.context import KernelContext
-from lsfsim.kernel.cpu import ExecContext, charge, enter, exit_
+from lsfsim.kernel.cpu import ExecContext, charge, enter, exit_, mark, self_time
 from lsfsim.kernel.netdevice import (  # noqa: F401  (re-exported: they are net/core's too)
     NET_XMIT_DROP,
     NET_XMIT_SUCCESS,
@@ -59,13 +65,31 @@ class NetCore:
         c = self.costs
         plan = kernel.plan
         # netif_receive_skb's entry, with the first deliver_skb when the first tap shares
-        # the skb (key 1) or without (key 0)
+        # the skb (key 1) or without (key 0); deliver_skb is inline: netif_receive_skb's time
         self.receive_plans = kernel.plan_group(
             receive=(enter("netif_receive_skb"), charge("netif_receive_skb", c.netif_receive_skb)),
-            deliver=(charge("deliver_skb", c.deliver_skb),))
+            deliver=(self_time("netif_receive_skb", c.deliver_skb),))
         self.plan_deliver = plan(*self.receive_plans.parts["deliver"])
         self.plan_no_handler = plan(charge("kfree_skb", c.kfree_skb))
         self.plan_receive_exit = plan(exit_("netif_receive_skb"))
+        # netif_rx: __napi_schedule for the backlog's first skb (napi_schedule is inline)
+        self.plan_netif_rx = plan(charge("netif_rx", c.netif_rx))
+        self.plan_netif_rx_first = plan(enter("netif_rx"), charge("netif_rx", c.netif_rx),
+                                        charge("__napi_schedule", c.napi_schedule),
+                                        exit_("netif_rx"))
+        self.plan_netif_rx_drop = plan(enter("netif_rx"), charge("netif_rx", c.netif_rx),
+                                       mark("kfree_skb"), exit_("netif_rx"))
+        # dev_queue_xmit: rcu_read_lock_bh, then __dev_xmit_skb under the qdisc root lock
+        self.plan_xmit = plan(enter("dev_queue_xmit"), charge("dev_queue_xmit", c.dev_queue_xmit),
+                              *folded(LOCAL_BH_DISABLE), mark("_raw_spin_lock"))
+        self.plan_xmit_exit = plan(mark("_raw_spin_unlock"), mark("local_bh_enable"),
+                                   exit_("dev_queue_xmit"))
+        # dev_queue_xmit_nit: one call, a clone per tap handed to its packet_rcv
+        self.plan_nit = plan(enter("dev_queue_xmit_nit"),
+                             charge("dev_queue_xmit_nit", c.dev_queue_xmit_nit))
+        self.plan_nit_clone = plan(enter("skb_clone"), charge("skb_clone", c.skb_clone),
+                                   *folded(SKB_CLONE_CALLEES), exit_("skb_clone"))
+        self.plan_nit_exit = plan(exit_("dev_queue_xmit_nit"))
 
     # --- registration -------------------------------------------------------
     def register_netdev(self, dev: NetDevice) -> None:
@@ -143,16 +167,19 @@ class NetCore:
         softnet = ctx.cpu.softnet
         if not skb.tstamp:
             skb.tstamp = ctx.t          # net_timestamp
-        ctx.charge("netif_rx", self.costs.netif_rx)
         softnet.processed += 1
         queue = softnet.input_pkt_queue
         if len(queue) <= self.config.netdev_max_backlog:
-            if not queue:
-                backlog = softnet.backlog
-                assert backlog is not None        # every CPU has one (the machine sets it)
-                self.napi_schedule(ctx, backlog)
+            backlog = softnet.backlog
+            assert backlog is not None            # every CPU has one (the machine sets it)
+            if not queue and not backlog.scheduled:   # napi_schedule_prep succeeds
+                ctx.run(self.plan_netif_rx_first)
+                self.napi_schedule(ctx, backlog, charged=True)
+            else:
+                ctx.run(self.plan_netif_rx)
             queue.append(skb)
             return True
+        ctx.run(self.plan_netif_rx_drop)
         softnet.dropped += 1
         hook = self.hooks.softnet_dropped
         if hook is not None:
@@ -195,20 +222,24 @@ class NetCore:
     # --- transmit -----------------------------------------------------------
     def dev_queue_xmit(self, ctx: ExecContext, skb: SkBuff, dev: NetDevice) -> int:
         """Queue an skb for transmission through the device's qdisc (pfifo_fast)."""
-        ctx.enter("dev_queue_xmit")
-        ctx.charge("dev_queue_xmit", self.costs.dev_queue_xmit)
+        ctx.run(self.plan_xmit)
         result = dev.qdisc_enqueue(ctx, skb)
-        ctx.exit("dev_queue_xmit")
+        if ctx.tracer is not None:                  # marks and a return: only the tracer's
+            ctx.run(self.plan_xmit_exit)
         return result
 
     def dev_queue_xmit_nit(self, ctx: ExecContext, skb: SkBuff) -> None:
-        """Give a clone of an outgoing skb to every tap but the sender (PACKET_OUTGOING)."""
+        """Give a clone of an outgoing skb to every tap but the sender (PACKET_OUTGOING):
+        ``ptype->func`` is called directly, so packet_rcv nests here (dev.c)."""
         skb.tstamp = ctx.t              # net_timestamp, before the clones copy it
+        ctx.run(self.plan_nit)
         for sock in self.ptype_all:
             if sock is skb.sk:
                 continue
-            ctx.charge("dev_queue_xmit_nit", self.costs.dev_queue_xmit_nit)
+            ctx.run(self.plan_nit_clone)
             skb2 = skb.clone()
             skb2.pkt_type = PACKET_OUTGOING
             skb2.sk = None
             sock.packet_rcv(ctx, skb2, False, outgoing=True)
+        if ctx.tracer is not None:
+            ctx.run(self.plan_nit_exit)

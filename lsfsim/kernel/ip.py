@@ -28,6 +28,8 @@ class IpStack:
         self.kernel = net.kernel
         self.costs = net.kernel.costs
         self.truesize = net.kernel.truesize
+        # MAX_TCP_HEADER = 128 + MAX_HEADER (include/net/tcp.h:54; config.arch)
+        self.ack_truesize = self.truesize.alloc_skb(net.kernel.sizes.max_tcp_header)
         self.delivered = 0
         self.otherhost = 0
         self.acks_sent = 0
@@ -82,7 +84,10 @@ class IpStack:
             return
         ctx.enter("tcp_send_ack")
         ctx.charge("tcp_send_ack", self.costs.tcp_send_ack)
-        ack = SkBuff(frame, self.truesize.alloc_skb(len(frame) + 16))
+        # buff = alloc_skb(MAX_TCP_HEADER, GFP_ATOMIC) (net/ipv4/tcp_output.c:2684), the
+        # headers built into its reserved headroom: truesize SKB_DATA_ALIGN(272) + sizeof
+        # (struct sk_buff) = 504 on i386, whatever the ACK's length
+        ack = SkBuff(frame, self.ack_truesize)
         self.acks_sent += 1
         self.net.dev_queue_xmit(ctx, ack, self.net.netdev())
         ctx.exit("tcp_send_ack")

@@ -36,7 +36,8 @@ class SkBuff:
 
     __slots__ = (
         "data", "len", "truesize", "users", "pkt_type", "protocol", "id",
-        "t_wire", "t_dma", "t_irq", "t_poll", "t_enq", "cloned", "sk", "tstamp",
+        "t_wire", "t_dma", "t_irq", "t_poll", "t_enq", "cloned", "sk", "network_offset",
+        "tstamp",
     )
 
     def __init__(self, data: bytes, truesize: int, pkt_id: int = -1) -> None:
@@ -55,6 +56,10 @@ class SkBuff:
         self.tstamp = 0.0   # skb->tstamp: net_timestamp's time (0: not stamped yet)
         self.cloned = False
         self.sk: SkOwner | None = None
+        # skb_network_offset as packet_rcv's filter sees it (SKF_NET_OFF loads): 14 for a
+        # received frame (netif_receive_skb resets it after eth_type_trans pulled the MAC
+        # header) and an IP-built one; 0 for a frame sent on a SOCK_RAW packet socket
+        self.network_offset = 14
 
     def clone(self) -> SkBuff:
         """skb_clone: a new head sharing the data; truesize is copied."""
@@ -74,6 +79,7 @@ class SkBuff:
         nskb.tstamp = self.tstamp
         nskb.cloned = True
         nskb.sk = None
+        nskb.network_offset = self.network_offset
         return nskb
 
 

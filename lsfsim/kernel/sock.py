@@ -14,7 +14,7 @@ from typing import Protocol
 
 from lsfsim.kernel.context import KernelContext
 from lsfsim.kernel.costs import Costs
-from lsfsim.kernel.cpu import ExecContext, charge, enter, exit_
+from lsfsim.kernel.cpu import ExecContext, charge, enter, exit_, fold, mark
 from lsfsim.kernel.skbuff import SkBuff
 
 SO_RCVBUF = 8
@@ -43,12 +43,12 @@ class Sock:
         self.kernel = kernel
         self.env = kernel.env
         self.index = index
-        config = kernel.config
-        self.sk_rcvbuf = config.rmem_default
+        sizes = kernel.sizes
+        self.sk_rcvbuf = sizes.rmem_default
         self.sk_rmem_alloc = 0
         self.sk_drops = 0
         self.sk_omem_alloc = 0
-        self.sk_sndbuf = config.wmem_default
+        self.sk_sndbuf = sizes.wmem_default
         self.sk_wmem_alloc = 0
         self.sk_receive_queue: deque[SkBuff] = deque()
         self._sleepers: deque[Sleeper] = deque()   # readers asleep in recvfrom
@@ -58,17 +58,28 @@ class Sock:
 
     @staticmethod
     def readable_steps(costs: Costs, wake: bool) -> tuple[tuple[int, str, float], ...]:
-        """sock_def_readable's calls, with try_to_wake_up when a sleeper is woken."""
-        woken = (charge("try_to_wake_up", costs.try_to_wake_up),) if wake else ()
+        """sock_def_readable's calls (net/core/sock.c): the callback lock, and when a
+        reader sleeps in recvfrom, wake_up_interruptible_sync_poll's way down to
+        try_to_wake_up (receiver_wake_function is datagram.c's wait_for_packet's)."""
+        woken: tuple[tuple[int, str, float], ...] = ()
+        if wake:
+            chain = ("__wake_up_common", "receiver_wake_function", "autoremove_wake_function",
+                     "default_wake_function")
+            woken = (fold("__wake_up_sync_key"), mark("_raw_spin_lock_irqsave"),
+                     *(fold(fn) for fn in chain),
+                     charge("try_to_wake_up", costs.try_to_wake_up),
+                     *(exit_(fn) for fn in reversed(chain)),
+                     mark("_raw_spin_unlock_irqrestore"), exit_("__wake_up_sync_key"))
         return (enter("sock_def_readable"), charge("sock_def_readable", costs.sock_def_readable),
-                *woken, exit_("sock_def_readable"))
+                mark("_raw_read_lock"), *woken, mark("_raw_read_unlock"),
+                exit_("sock_def_readable"))
 
     # --- SO_RCVBUF ----------------------------------------------------------
     def set_rcvbuf(self, val: int) -> int:
         """sock_setsockopt(SO_RCVBUF): clamp to rmem_max, double, at least SOCK_MIN_RCVBUF."""
-        config = self.kernel.config
-        val = min(int(val), config.rmem_max)
-        self.sk_rcvbuf = max(2 * val, config.sock_min_rcvbuf)
+        sizes = self.kernel.sizes
+        val = min(int(val), sizes.rmem_max)
+        self.sk_rcvbuf = max(2 * val, sizes.sock_min_rcvbuf)
         return self.sk_rcvbuf
 
     # --- rmem ---------------------------------------------------------------

@@ -25,7 +25,7 @@ __all__ = ["FATES", "Figures", "FrameFates", "Losses", "accepted_losses", "figur
 # before the socket existed) and no drop place reported it
 UNSEEN, MAC_FILTERED, RX_MISSED, RX_LENGTH, RX_DROPPED, SOFTNET, FILTERED, RCVBUF, QUEUED = \
     range(9)
-FATES = ("unseen", "mac_filtered", "rx_missed_errors", "rx_length_errors", "rx_dropped",
+FATES = ("unseen", "mac_filtered", "rx_missed_errors", "rx_oversize", "rx_dropped",
          "softnet_dropped", "filtered", "rcvbuf_drop", "queued")
 _CODE = {name: code for code, name in enumerate(FATES)}
 # where an accepted frame can be lost, in path order, and how reports name the place
@@ -109,7 +109,7 @@ def figures_of(result: Any, fates: FrameFates | None = None, sock: int = 0) -> F
     data = result.data if hasattr(result, "data") else result
     s = data["sockets"][sock]
     places = data["conservation"]["places"]
-    pre = sum(places[k] for k in ("mac_filtered", "rx_missed_errors", "rx_length_errors",
+    pre = sum(places[k] for k in ("mac_filtered", "rx_missed_errors", "rx_oversize",
                                   "rx_dropped", "softnet_dropped"))
     total = data["latency"]["total"]
     return Figures(
@@ -117,7 +117,7 @@ def figures_of(result: Any, fates: FrameFates | None = None, sock: int = 0) -> F
         seen_outgoing=s["seen_outgoing"], filtered=s["filtered"],
         rcvbuf_drops=s["rcvbuf_drops"],
         captured=s["delivered"] + s["queued"] + s["in_recvfrom"],
-        rx_missed_errors=data["rx_missed_errors"], softnet_dropped=data["softnet_dropped"],
+        rx_missed_errors=data["rx_missed_true"], softnet_dropped=data["softnet_dropped"],
         pre_filter_drops=pre, attach_errno=s["attach_errno"], p99=total["p99"],
         latency_count=int(total["count"]), sim_seconds=data["sim_seconds"],
         wall_seconds=data["wall_seconds"],

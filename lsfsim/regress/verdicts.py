@@ -32,8 +32,9 @@ from typing import Any
 
 from lsfsim.bpf import CompileError, FilterError, ParseError, Program, SkbMeta, pcapc
 from lsfsim.bpf.isa import SKF_AD_OFF, SKF_AD_RANDOM
+from lsfsim.config.arch import KernelSizes
 from lsfsim.config.model import Model
-from lsfsim.kernel.af_packet import SIZEOF_SK_FILTER
+from lsfsim.kernel.af_packet import sock_kmalloc_refusal
 from lsfsim.regress.suite import FilterSpec, Suite
 from lsfsim.regress.traffic import Traffic
 
@@ -110,7 +111,7 @@ def _program_key(spec: FilterSpec) -> str:
 
 
 def _compile_program(suite: Suite, index: int, spec: FilterSpec, kernel: str,
-                     optmem_max: int) -> Program:
+                     sizes: KernelSizes) -> Program:
     key = _program_key(spec)
     try:
         if spec.expr is not None:
@@ -127,11 +128,10 @@ def _compile_program(suite: Suite, index: int, spec: FilterSpec, kernel: str,
     except FilterError as exc:
         raise suite.error(f"Linux {kernel} refuses the program: {exc}", index=index,
                           key=key) from None
-    size = 8 * len(program) + SIZEOF_SK_FILTER
-    if size > optmem_max:
-        raise suite.error(
-            f"Linux {kernel} refuses the program: ENOMEM: sk_attach_filter needs {size} bytes "
-            f"of option memory, optmem_max is {optmem_max}", index=index, key=key)
+    reason = sock_kmalloc_refusal(len(program), sizes)
+    if reason is not None:
+        raise suite.error(f"Linux {kernel} refuses the program: ENOMEM: {reason}",
+                          index=index, key=key)
     return program
 
 
@@ -183,11 +183,11 @@ def compile_filters(suite: Suite, model: Model, kernel: str,
     kernel refuses, before anything runs.
     """
     plans = []
-    optmem_max = model.kernel.optmem_max
+    sizes = model.kernel.sizes
     for i, spec in enumerate(suite.filters):
         if indices is not None and i not in indices:
             continue
-        program = _compile_program(suite, i, spec, kernel, optmem_max)
+        program = _compile_program(suite, i, spec, kernel, sizes)
         reference = _reference(suite, i, spec, kernel)
         plans.append(FilterPlan(i, spec, program,
                                 str(suite.resolve(spec.file)) if spec.file else None,

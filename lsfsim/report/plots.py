@@ -32,7 +32,7 @@ BUCKET_COLORS = {"hi": "#d62728", "si": "#ff7f0e", "sy": "#1f77b4", "us": "#2ca0
 DROP_LABELS = {
     "drops.mac_filtered": "NIC address filter",
     "drops.rx_missed_errors": "RX ring full (rx_missed_errors)",
-    "drops.rx_length_errors": "bad length",
+    "drops.rx_oversize": "longer than a ring buffer",
     "drops.rx_dropped": "skb allocation failed (rx_dropped)",
     "drops.softnet_dropped": "backlog full (softnet dropped)",
 }

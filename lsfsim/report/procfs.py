@@ -43,22 +43,25 @@ ETH_P_ALL = 0x0003
 # packet_create: sk_alloc, the prot hook (sock_hold when running) and
 # sk_add_node on the packet socket list.
 PACKET_SOCK_REFCNT = 3
-# Invented but plausible: x86_64 direct-mapping kernel addresses, packet_sock
-# objects 0x800 apart in their slab; sockfs inode numbers.
+# Invented but plausible: direct-mapping kernel addresses (x86_64's 0xffff8800...,
+# i386's lowmem above PAGE_OFFSET 0xc0000000), packet_sock objects 0x800 apart in
+# their slab; sockfs inode numbers.
 _FAKE_SK_BASE = 0xFFFF88003D8C4000
+_FAKE_SK_BASE_I386 = 0xF58C4000
 _FAKE_SK_STRIDE = 0x800
 _FAKE_INODE_BASE = 7364
 
 
-def _c_format(fmt: str, *args: Any) -> str:
+def _c_format(fmt: str, *args: Any, word: int = 8) -> str:
     """Apply a C format string: Python's % ignores the ``l`` length modifier;
-    ``%p`` (a kernel pointer, 16 hex digits on x86_64) is handled here."""
-    return (fmt.replace("%p", "%016x") % args)
+    ``%p`` (a kernel pointer: 16 hex digits on x86_64, 8 on i386) is handled here."""
+    return (fmt.replace("%p", f"%0{2 * word}x") % args)
 
 
-def fake_sk_pointer(index: int) -> int:
+def fake_sk_pointer(index: int, arch: str = "x86_64") -> int:
     """The invented ``struct sock *`` of socket ``index`` (stable across runs)."""
-    return _FAKE_SK_BASE + index * _FAKE_SK_STRIDE
+    base = _FAKE_SK_BASE_I386 if arch == "i386" else _FAKE_SK_BASE
+    return base + index * _FAKE_SK_STRIDE
 
 
 def fake_inode(index: int) -> int:
@@ -108,10 +111,12 @@ def proc_net_packet(result: Result) -> str:
     head of the packet socket list.
     """
     out = [PACKET_HEADER]
-    for s in reversed(result.data["sockets"]):
+    arch = result.data.get("arch", "x86_64")
+    for s in sorted(result.data["sockets"], key=lambda s: -s["index"]):
         i = s["index"]
-        out.append(_c_format(PACKET_LINE, fake_sk_pointer(i), PACKET_SOCK_REFCNT, SOCK_RAW,
-                             ETH_P_ALL, 0, 1, s["rmem_alloc"], 0, fake_inode(i)))
+        out.append(_c_format(PACKET_LINE, fake_sk_pointer(i, arch), PACKET_SOCK_REFCNT,
+                             SOCK_RAW, ETH_P_ALL, 0, 1, s["rmem_alloc"], 0, fake_inode(i),
+                             word=4 if arch == "i386" else 8))
     return "".join(out)
 
 

@@ -42,7 +42,7 @@ DEFAULT_INTERVAL = 100e-6
 DEFAULT_MAX_SAMPLES = 2000
 
 # NIC and softnet drop places, in the order of the summary's drop table.
-NIC_DROPS = ("mac_filtered", "rx_missed_errors", "rx_length_errors", "rx_dropped",
+NIC_DROPS = ("mac_filtered", "rx_missed_errors", "rx_oversize", "rx_dropped",
              "softnet_dropped")
 
 
@@ -105,8 +105,8 @@ class Sampler:
             ("interrupts", lambda: dev.interrupts),
             ("rx_packets", lambda: dev.rx_packets),
             ("drops.mac_filtered", lambda: dev.mac_filtered),
-            ("drops.rx_missed_errors", lambda: dev.rx_missed_errors),
-            ("drops.rx_length_errors", lambda: dev.rx_length_errors),
+            ("drops.rx_missed_errors", lambda: dev.rx_missed_true),
+            ("drops.rx_oversize", lambda: dev.rx_oversize),
             ("drops.rx_dropped", lambda: dev.rx_dropped),
             ("drops.softnet_dropped",
              lambda: sum(cpu.softnet.dropped for cpu in machine.cpus)),

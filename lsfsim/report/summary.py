@@ -13,7 +13,7 @@ from lsfsim.result import Result
 DROP_PLACES = (
     ("mac_filtered", "NIC address filter (not for this host)"),
     ("rx_missed_errors", "RX ring full (CSR112 -> rx_missed_errors)"),
-    ("rx_length_errors", "bad length (rx_length_errors)"),
+    ("rx_oversize", "longer than a ring buffer (rx_errors)"),
     ("rx_dropped", "skb allocation failed (rx_dropped)"),
     ("softnet_dropped", "backlog full (softnet_stat dropped)"),
 )
@@ -46,9 +46,13 @@ def capture_table(result: Result) -> Table:
     t.add_column("socket", justify="right")
     t.add_column("filter")
     t.add_column("interface")
-    for spec, sock in zip(d["scenario"]["sockets"], d["sockets"], strict=True):
+    captures = [s for s in d["sockets"] if s.get("role", "capture") == "capture"]
+    for spec, sock in zip(d["scenario"]["sockets"], captures, strict=True):
         t.add_row(str(sock["index"]), filter_in_use(spec, sock),
                   "promiscuous" if spec["promisc"] else "not promiscuous (-p)")
+    for sock in d["sockets"]:
+        if sock.get("role") == "sender":
+            t.add_row(str(sock["index"]), "none (a sender's socket: a tap nobody reads)", "")
     return t
 
 

@@ -17,6 +17,11 @@ at least the sum of its children's.  Rules, stated once (docs/tracing.md):
   leaf whose duration is carved out of the caller's self time when the caller
   returns: MARK_SHARE (5 %) of the self time spent outside its callees each,
   all marks of one call together at most MARK_CAP (half) of it.
+* ``fold(ctx, fn)`` ... ``exit(ctx, fn)``: a folded callee with callees of its
+  own (``lock_sock_nested() { _raw_spin_lock_bh() { ... } ... }``).  It takes
+  its share of its caller's self time as a mark does; its own folded callees
+  then split MARK_CAP (half) of that share equally.  Calls charged inside it
+  (``schedule`` under ``schedule_timeout``) add their real time to its duration.
 * Hard interrupts appear as ftrace shows them: ``==========>``, ``do_IRQ() {``
   ... ``}``, ``<==========``.  A softirq run from ``irq_exit`` nests inside
   ``do_IRQ`` under ``irq_exit()``; one run by ksoftirqd is a root of its own.
@@ -45,16 +50,26 @@ MARK_CAP = 0.5      # all folded callees of one call: at most half of it
 PACKET_END = frozenset({"netif_receive_skb", "netif_rx"})
 
 # node kinds
-FUNC, LEAF, MARK = 0, 1, 2
+FUNC, LEAF, MARK, FOLD = 0, 1, 2, 3
 
 IDLE = "<idle>-0"
+
+
+def syscall_name(root: Node) -> str:
+    """The system call a root call serves: on i386 the socket calls are reached
+    through ``sys_socketcall``, whose one ``sys_*`` callee names it."""
+    if root.fn == "sys_socketcall":
+        for child in root.children:
+            if child.fn.startswith("sys_"):
+                return child.fn
+    return root.fn
 
 
 class Node:
     """One traced call: a function with children, a leaf call, or a folded callee."""
 
     __slots__ = ("fn", "kind", "t0", "t1", "seq", "seq_end", "seq_out", "bucket", "charged",
-                 "self_time", "children", "pkt", "irq", "marks", "open", "inner")
+                 "self_time", "children", "pkt", "irq", "marks", "open", "inner", "extra")
 
     def __init__(self, fn: str, kind: int, t0: float, seq: int, bucket: int) -> None:
         self.fn = fn
@@ -73,10 +88,11 @@ class Node:
         self.marks = 0
         self.open = False           # still running when the trace ended
         self.inner = 0.0            # charged while a callee was open (inside its time)
+        self.extra = 0.0            # a fold's carved share, shown beyond its span
 
     @property
     def duration(self) -> float:
-        return self.t1 - self.t0
+        return self.t1 - self.t0 + self.extra
 
 
 class ContextState:
@@ -158,19 +174,15 @@ class CallTreeBuilder:
         node.seq_end = next(self._seq)
         if node.irq:
             node.seq_out = next(self._seq)      # the <========== line
-        if node.marks:
+        if node.kind == FOLD:
+            pass                            # its share is known when its caller closes
+        elif node.marks:
             # carve from the self time spent outside callees only, so children add up
             base = node.charged - node.inner
             share = MARK_SHARE * base
             if node.marks * share > MARK_CAP * base:
                 share = MARK_CAP * base / node.marks
-            carved = 0.0
-            for child in node.children:
-                if child.kind == MARK:
-                    child.t1 = child.t0 + share
-                    child.self_time = share
-                    carved += share
-            node.self_time = node.charged - carved
+            node.self_time = node.charged - self._carve(node, share)
         else:
             node.self_time = node.charged
         if st.scope is node:
@@ -182,9 +194,25 @@ class CallTreeBuilder:
         if not st.stack:
             self._finish(ctx, st, node)
 
+    def _carve(self, node: Node, share: float) -> float:
+        """Give each folded callee of ``node`` ``share`` (a fold passes part of it on
+        to its own folded callees); return what was carved."""
+        carved = 0.0
+        for child in node.children:
+            if child.kind == MARK:
+                child.t1 = child.t0 + share
+                child.self_time = share
+                carved += share
+            elif child.kind == FOLD:
+                child.extra = share
+                inner = self._carve(child, MARK_CAP * share / child.marks) if child.marks else 0.0
+                child.self_time = share - inner
+                carved += share
+        return carved
+
     def _finish(self, ctx: Any, st: ContextState, root: Node) -> None:
         self.roots += 1
-        if root.fn == "sys_recvfrom" and self.packets is not None:
+        if self.packets is not None and syscall_name(root) == "sys_recvfrom":
             st.held = root                 # copied() tells which frame it carried
             return
         self.commit(root, ctx.cpu.index, st.task)
@@ -253,6 +281,18 @@ class CallTreeBuilder:
             node.bucket = stack[-1].bucket
         else:
             self._finish(ctx, st, node)
+
+    def fold(self, ctx: Any, fn: str) -> None:
+        if not self.calls:
+            return
+        st = self._prepare(ctx)
+        stack = st.stack
+        node = Node(fn, FOLD, ctx.t, next(self._seq), ctx.bucket)
+        self._add(ctx, st, node)
+        if stack:
+            stack[-1].marks += 1
+            node.bucket = stack[-1].bucket
+        stack.append(node)
 
     # --- hooks: interrupts ------------------------------------------------
     def irq_entry(self, ctx: Any, irq: int) -> None:

@@ -46,7 +46,7 @@ DROP_PLACES = {
     "mac_filtered": "NIC address filter",
     "rx_missed_errors": "NIC: RX ring full (CSR112)",
     "rx_dropped": "driver: dev_alloc_skb failed",
-    "rx_length_errors": "driver: frame too long",
+    "rx_oversize": "driver: frame chained over descriptors (rx_errors)",
     "softnet_dropped": "netif_rx: backlog full",
 }
 

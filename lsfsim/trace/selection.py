@@ -13,7 +13,7 @@ import fnmatch
 from collections.abc import Iterable
 from typing import Any
 
-from lsfsim.trace.calltree import Node
+from lsfsim.trace.calltree import Node, syscall_name
 from lsfsim.vocabulary import BUCKETS
 
 # root calls that make up the control path, kept by --packets
@@ -65,7 +65,7 @@ class Selection:
         window = self.window
         if window is not None and (root.t1 < window[0] or root.t0 > window[1]):
             return []
-        if self.packets is not None and root.fn not in CONTROL_ROOTS \
+        if self.packets is not None and syscall_name(root) not in CONTROL_ROOTS \
                 and not self._has_packet(root, None):
             return []
         out: list[Line] = []

@@ -24,7 +24,7 @@ from lsfsim.config import (
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 TESTBED = MODELS_DIR / "testbed.toml"
-SHIPPED = ("testbed", "testbed-vm", "modern")
+SHIPPED = ("testbed", "testbed-vm", "testbed-x86_64", "modern")
 
 
 def _align(n: int, to: int) -> int:
@@ -78,7 +78,7 @@ def test_shipped_model_loads(name: str) -> None:
 @pytest.mark.parametrize("name", SHIPPED)
 def test_every_figure_has_a_comment(name: str) -> None:
     """Each key line carries a comment, or sits under a comment block."""
-    exempt = {"name", "description", "type", "vm"}
+    exempt = {"name", "description", "type"}
     prev_comment = False
     for lineno, raw in enumerate((MODELS_DIR / f"{name}.toml").read_text().splitlines(), 1):
         line = raw.strip()
@@ -96,26 +96,27 @@ def test_every_figure_has_a_comment(name: str) -> None:
 
 def test_testbed_constants_follow_the_2_6_33_formulas() -> None:
     m = load_model("testbed")
-    k, skb = m.kernel, m.kernel.skb
+    k, skb = m.kernel.sizes, m.kernel.sizes
+    assert m.kernel.arch == "i386" and k.word == 4
     # SK_RMEM_MAX = _SK_MEM_PACKETS * (sizeof(struct sk_buff) + 256)
-    assert k.rmem_default == 256 * (skb.sizeof_sk_buff + 256) == 124928
+    assert k.rmem_default == 256 * (skb.sizeof_sk_buff + 256) == 112640
     assert k.wmem_default == k.rmem_default
     assert k.rmem_max == 131071  # sk_init, RAM >= 512 MiB
-    assert k.optmem_max == 8 * (2 * 1024 + 512)  # sizeof(long) * (2*UIO_MAXIOV + 512)
+    assert k.optmem_max == 4 * (2 * 1024 + 512)  # sizeof(long) * (2*UIO_MAXIOV + 512)
     assert k.sock_min_rcvbuf == 256
     assert m.hardware.nic.rx_ring == 2**5 and m.hardware.nic.tx_ring == 2**4
     assert m.napi_weight == 16  # rx_ring_size / 2
-    assert k.version_tuple == (2, 6, 33)
+    assert m.kernel.version_tuple == (2, 6, 33)
     assert m.hardware.nic.link_rate == 100e6
-    # truesize of a pcnet32 in-place buffer: SKB_DATA_ALIGN(1544 + 32) + 232 = 1832
+    # truesize of a pcnet32 in-place buffer: SKB_DATA_ALIGN(1544 + 32) + 184 = 1784
     truesize = _align(skb.pkt_buf_skb + skb.net_skb_pad, skb.smp_cache_bytes) + skb.sizeof_sk_buff
-    assert truesize == 1832
+    assert truesize == 1784
 
 
 def test_modern_constants_follow_the_6_8_formulas() -> None:
     m = load_model("modern")
-    k, skb = m.kernel, m.kernel.skb
-    assert k.version_tuple >= (6, 8, 0)
+    k, skb = m.kernel.sizes, m.kernel.sizes
+    assert m.kernel.version_tuple >= (6, 8, 0)
     c = skb.smp_cache_bytes
     skb_truesize_256 = 256 + _align(skb.sizeof_sk_buff, c) + _align(skb.sizeof_skb_shared_info, c)
     assert k.rmem_default == 256 * skb_truesize_256 == 212992
@@ -137,14 +138,14 @@ def test_modern_sock_min_rcvbuf_matches_the_running_kernel() -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 0)
         got = s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
-    assert load_model("modern").kernel.sock_min_rcvbuf == got
+    assert load_model("modern").kernel.sizes.sock_min_rcvbuf == got
 
 
 def test_modern_optmem_max_matches_the_running_kernel() -> None:
     path = Path("/proc/sys/net/core/optmem_max")
     if not path.exists() or _running_kernel() < (6, 8):
         pytest.skip(f"needs Linux >= 6.8 with /proc (running {platform.release()})")
-    assert load_model("modern").kernel.optmem_max == int(path.read_text())
+    assert load_model("modern").kernel.sizes.optmem_max == int(path.read_text())
 
 
 def test_vm_profile_differs_only_in_io_and_irq_costs() -> None:
@@ -162,8 +163,7 @@ def test_vm_profile_differs_only_in_io_and_irq_costs() -> None:
     a, b = flat(native.to_dict()), flat(vm.to_dict())
     differ = {key for key in a if a[key] != b[key]}
     assert differ == {
-        "name", "description", "source", "hardware.name", "hardware.description",
-        "hardware.nic.mac", "hardware.nic.vm",
+        "name", "description", "source", "hardware.nic.mac",
         "kernel.costs.hardirq.fixed",
         "kernel.costs.pcnet32_wio_read_csr.fixed",
         "kernel.costs.pcnet32_wio_write_csr.fixed",
@@ -174,7 +174,6 @@ def test_vm_profile_differs_only_in_io_and_irq_costs() -> None:
         assert native.kernel.costs[key]() == pytest.approx(2 * port_native)
         assert vm.kernel.costs[key]() == pytest.approx(2 * port_vm)
     assert vm.kernel.costs["hardirq"]() == pytest.approx(3e-6)
-    assert vm.hardware.nic.vm and not native.hardware.nic.vm
     # The ISR of the lecture's trace: 2 CSR reads + 2 CSR writes.  VM: 3 + 0.2 + 16 us.
     c = vm.kernel.costs
     isr = (c["hardirq"]() + c["pcnet32_interrupt"]() + c["__napi_schedule"]()

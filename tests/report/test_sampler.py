@@ -86,7 +86,7 @@ def test_final_samples_equal_the_result(name: str) -> None:
     assert last["ring"] == places["in_rx_ring"]
     assert last["offered"] == d["offered"]
     assert last["interrupts"] == d["interrupts"]
-    for place in ("mac_filtered", "rx_missed_errors", "rx_length_errors", "rx_dropped",
+    for place in ("mac_filtered", "rx_missed_errors", "rx_oversize", "rx_dropped",
                   "softnet_dropped"):
         assert last[f"drops.{place}"] == places[place], place
     for s in d["sockets"]:

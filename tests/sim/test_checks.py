@@ -52,8 +52,9 @@ def test_a_refused_filter_stops_the_run(tmp_path, text, pc, rule):
 
 def test_optmem_max_refusal_is_enomem(tmp_path):
     m = model()
-    # 8 n + 24 >= optmem_max is refused; one instruction fewer is attached
-    n = (m.kernel.optmem_max - 24 + 7) // 8
+    # 8 n + sizeof(struct sk_filter) >= optmem_max is refused; one instruction fewer attaches
+    sizes = m.kernel.sizes
+    n = (sizes.optmem_max - sizes.sizeof_sk_filter + 7) // 8
     big, fits = _long_program(tmp_path, n), _long_program(tmp_path, n - 1)
     with pytest.raises(FilterRefused, match="ENOMEM.*optmem_max") as info:
         Machine(m, Scenario(traffic=_cbr(), sockets=[SocketSpec(filter_file=big)]))
@@ -73,11 +74,11 @@ def test_allowed_refusal_runs_unfiltered_and_says_so(tmp_path):
     assert any("refused the filter" in w for w in result["warnings"])
 
 
-@pytest.mark.parametrize("name", ["testbed", "modern"])
+@pytest.mark.parametrize("name", ["testbed", "testbed-x86_64", "modern"])
 def test_the_check_before_the_run_agrees_with_the_simulated_kernel(tmp_path, name):
     """attach_verdict and sk_attach_filter (run at the socket's setup) reach the same errno."""
     m = model(name)
-    n_enomem = (m.kernel.optmem_max - 24 + 7) // 8
+    n_enomem = (m.kernel.sizes.optmem_max - m.kernel.sizes.sizeof_sk_filter + 7) // 8
     files = [_prog(tmp_path, BAD_JUMP, "a"), _prog(tmp_path, NO_RET, "b"),
              _long_program(tmp_path, n_enomem), _long_program(tmp_path, 40)]
     for path in files:
@@ -237,3 +238,27 @@ def test_replay_names_what_the_capture_path_is(tmp_path):
         PcapReplay("/dev/null")
     with pytest.raises(FileNotFoundError, match="no such capture file"):
         PcapReplay(tmp_path / "nope.pcap")
+
+
+@pytest.mark.parametrize(("name", "largest"), [("testbed", 1277), ("testbed-x86_64", 2556)])
+def test_the_largest_filter_on_each_arch_from_the_command_line(tmp_path, name, largest):
+    """sock_kmalloc(8 n + sizeof(struct sk_filter)) < optmem_max: on i386 8 n + 16 < 10240
+    (1277 attach, 1278 is ENOMEM although sk_chk_filter allows 4096), on x86_64
+    8 n + 24 < 20480 (2556)."""
+    from typer.testing import CliRunner
+
+    from lsfsim.cli.main import app
+
+    def run_with(n: int):
+        path = _long_program(tmp_path, n)
+        return CliRunner().invoke(app, ["run", "-q", "--model", name, "--traffic", "cbr",
+                                        "--count", "5", "--filter-file", path])
+
+    ok = run_with(largest)
+    assert ok.exit_code == 0, ok.stderr
+    refused = run_with(largest + 1)
+    assert refused.exit_code == 2
+    line = refused.stderr.strip()
+    assert "\n" not in line and "ENOMEM" in line
+    size = 8 * (largest + 1) + {"testbed": 16, "testbed-x86_64": 24}[name]
+    assert f"takes {size} bytes" in line

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from lsfsim.bpf import Program
 from lsfsim.kernel.skbuff import PACKET_OUTGOING
 from tests.sim.helpers import frame_skb, idle_machine, model, process_ctx, softirq_ctx
@@ -16,9 +18,9 @@ def _feed(machine, n, shared=True, in_place=True, length=1514):
 
 
 def test_rcvbuf_check_uses_truesize_not_snaplen():
-    """rcvbuf 3600 holds one 1832-byte in-place buffer, however short the snaplen."""
+    """rcvbuf 3600 holds one 1832-byte in-place buffer (x86_64), however short the snaplen."""
     for snaplen in (65535, 60):
-        machine = idle_machine()
+        machine = idle_machine(model("testbed-x86_64"))
         sock = machine.sockets[0]
         sock.set_rcvbuf(1800)
         ctx = process_ctx(machine)
@@ -33,7 +35,7 @@ def test_rcvbuf_check_uses_truesize_not_snaplen():
 
 def test_relaxed_rcvbuf_rule_from_3_2():
     """From 3.2 the test is rmem >= rcvbuf: the queue overshoots by one skb."""
-    machine = idle_machine(model("testbed", **{"kernel.version": "3.2"}))
+    machine = idle_machine(model("testbed-x86_64", **{"kernel.version": "3.2"}))
     sock = machine.sockets[0]
     sock.set_rcvbuf(1800)
     _feed(machine, 5)
@@ -41,7 +43,7 @@ def test_relaxed_rcvbuf_rule_from_3_2():
 
 
 def test_tp_drops_is_assigned_the_cumulative_sk_drops_on_2_6_33():
-    machine = idle_machine()
+    machine = idle_machine(model("testbed-x86_64"))
     sock = machine.sockets[0]
     sock.set_rcvbuf(1800)
     _feed(machine, 4)                         # 1 queued, 3 dropped
@@ -53,7 +55,7 @@ def test_tp_drops_is_assigned_the_cumulative_sk_drops_on_2_6_33():
 
 
 def test_tp_drops_increments_from_3_1():
-    machine = idle_machine(model("testbed", **{"kernel.version": "3.1"}))
+    machine = idle_machine(model("testbed-x86_64", **{"kernel.version": "3.1"}))
     sock = machine.sockets[0]
     sock.set_rcvbuf(1800)
     _feed(machine, 4)
@@ -110,15 +112,17 @@ def test_invalid_filter_keeps_the_old_one():
     assert sock.sk_receive_queue[0].len == 100
 
 
-def test_long_filter_is_enomem_on_2_6_33():
-    """8*n + sizeof(sk_filter) must stay below optmem_max (20480): 2556 fits, 2557 does not."""
-    machine = idle_machine()
+@pytest.mark.parametrize(("name", "largest"), [("testbed", 1277), ("testbed-x86_64", 2556)])
+def test_long_filter_is_enomem_on_2_6_33(name, largest):
+    """8*n + sizeof(sk_filter) must stay below optmem_max: on i386 (10240, 16 bytes) 1277
+    fits and 1278 does not; on x86_64 (20480, 24 bytes) 2556 and 2557."""
+    machine = idle_machine(model(name))
     sock = machine.sockets[0]
     ctx = process_ctx(machine)
-    body = [(0x00, 0, 0, 0)] * 2555 + [(0x06, 0, 0, 1)]
+    body = [(0x00, 0, 0, 0)] * (largest - 1) + [(0x06, 0, 0, 1)]
     assert sock.sk_attach_filter(ctx, Program.from_insns(body)) is None
     sock.sk_omem_alloc = 0
-    longer = [(0x00, 0, 0, 0)] * 2556 + [(0x06, 0, 0, 1)]
+    longer = [(0x00, 0, 0, 0)] * largest + [(0x06, 0, 0, 1)]
     assert sock.sk_attach_filter(ctx, Program.from_insns(longer)) == "ENOMEM"
 
 

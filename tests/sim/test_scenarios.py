@@ -17,20 +17,25 @@ def _run(m, scenario):
 def test_reader_slower_than_the_source_drops_what_the_buffer_cannot_hold():
     """10 kpps of 60-byte frames, a reader needing S = 250 us + syscall costs per packet.
 
-    A 60-byte frame is copied (rx_copybreak) into an skb of truesize 360; SO_RCVBUF 1800
-    gives sk_rcvbuf 3600, so 9 skbs fit (rmem + 360 < 3600).  The reader frees one slot per
-    S, and arrivals (every 100 us) fill it at once: accepted = 9 + (arrival span) / S.
+    A 60-byte frame is copied (rx_copybreak) into an skb of truesize SKB_DATA_ALIGN(60 + 2 +
+    32) + sizeof(sk_buff) = 312 on i386; SO_RCVBUF 1800 gives sk_rcvbuf 3600, so 11 skbs fit
+    (rmem + 312 < 3600).  The reader frees one slot per S, and arrivals (every 100 us) fill
+    it at once: accepted = 11 + (arrival span) / S.
     """
     m = model()
+    sizes = m.kernel.sizes
+    truesize = sizes.data_align(60 + sizes.net_ip_align + sizes.net_skb_pad) + sizes.sizeof_sk_buff
+    assert truesize == 312
+    fit = -(-3600 // truesize) - 1
     n, rate, work = 2000, 10_000.0, 250e-6
     result = _run(m, cbr(rate, n, size=60, rcvbuf=1800, reader_work=work))
     c = m.kernel.costs
     service = (work + c["sys_recvfrom"].fixed + c["packet_recvmsg"].fixed
                + c["skb_copy_datagram_iovec"](nbytes=60) + c["skb_free_datagram"].fixed)
-    expected = 9 + (n - 1) / rate / service
+    expected = fit + (n - 1) / rate / service
     sock = result.sockets[0]
     assert sock["rcvbuf"] == 3600
-    assert sock["max_rmem_alloc"] == 9 * 360
+    assert sock["max_rmem_alloc"] == fit * truesize == 11 * 312
     assert abs(sock["delivered"] - expected) <= 2, (sock["delivered"], expected)
     assert sock["rcvbuf_drops"] == n - sock["delivered"]
     assert sock["tp_drops"] == sock["rcvbuf_drops"]          # never read: cumulative

@@ -26,21 +26,26 @@ def test_truesize_counts_shared_info_from_3_2():
 
 
 def test_machine_picks_the_era_truesize_rule():
-    assert idle_machine().dev.ring_truesize == 1832
+    assert idle_machine().dev.ring_truesize == 1784             # i386: 1600 + 184
+    assert idle_machine(model("testbed-x86_64")).dev.ring_truesize == 1832
     modern = idle_machine(model("modern"))
     assert modern.truesize.includes_shinfo
 
 
-def test_default_queue_capacity_is_68_full_frames():
-    """ceil(rcvbuf / truesize) - 1 packets fit: 68 for 124928 / 1832 (facts §1)."""
-    machine = idle_machine()
+@pytest.mark.parametrize(("name", "rcvbuf", "truesize", "frames"), [
+    ("testbed", 112640, 1784, 63), ("testbed-x86_64", 124928, 1832, 68)])
+def test_default_queue_capacity_in_full_frames(name, rcvbuf, truesize, frames):
+    """ceil(rcvbuf / truesize) - 1 packets fit: 63 for 112640 / 1784 on i386, 68 for
+    124928 / 1832 on x86_64 (packet_rcv's rmem + truesize >= rcvbuf, af_packet.c:576)."""
+    machine = idle_machine(model(name))
     sock = machine.sockets[0]
-    assert sock.sk_rcvbuf == 124928
+    assert sock.sk_rcvbuf == rcvbuf
+    assert machine.dev.ring_truesize == truesize
     fits = 0
-    while sock.sk_rmem_alloc + 1832 < sock.sk_rcvbuf:
-        sock.sk_rmem_alloc += 1832
+    while sock.sk_rmem_alloc + truesize < sock.sk_rcvbuf:
+        sock.sk_rmem_alloc += truesize
         fits += 1
-    assert fits == 68
+    assert fits == frames == -(-rcvbuf // truesize) - 1
 
 
 @pytest.mark.parametrize(("val", "expected"), [
@@ -55,4 +60,4 @@ def test_so_rcvbuf(val, expected):
 
 def test_so_rcvbuf_minimum_modern_kernel():
     sock = idle_machine(model("modern")).sockets[0]
-    assert sock.set_rcvbuf(0) == model("modern").kernel.sock_min_rcvbuf
+    assert sock.set_rcvbuf(0) == model("modern").kernel.sizes.sock_min_rcvbuf
