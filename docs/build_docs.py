@@ -43,7 +43,7 @@ from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
-DEFAULT_FILES = ("tutorial.md", "json-schema.md", "regress.md")
+DEFAULT_FILES = ("tutorial.md", "json-schema.md", "regress.md", "capture.md")
 MARKER = re.compile(r"^<!--\s*output(?:\s+status=(\d+))?\s*-->\s*$")
 FENCE = re.compile(r"^(```+|~~~+)")
 WALL_CLOCK = re.compile(r"^[\d,]+ events, [\d.]+ s wall clock, [\d,.]+ packets/s$")

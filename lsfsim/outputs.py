@@ -81,12 +81,18 @@ def _is_direct(target: str, via_proc: bool) -> bool:
 
 @contextlib.contextmanager
 def open_output(path: str | os.PathLike[str], mode: str = "w",
-                encoding: str | None = "utf-8") -> Iterator[IO[Any]]:
+                encoding: str | None = "utf-8", keep_partial: bool = False) -> Iterator[IO[Any]]:
     """Open ``path`` for writing (``mode`` ``"w"`` or ``"wb"``) as the module says.
 
     The file appears (or changes) only when the ``with`` block ends without an
     exception; on an exception the temporary file is removed and the old
     content stays.  A device, FIFO or ``-`` receives what was written so far.
+
+    ``keep_partial``: for a stream every prefix of which is a valid file (a
+    pcap file, whose records are written whole): when the block ends with
+    KeyboardInterrupt (Ctrl-C), what was written so far is kept -- flushed
+    and renamed over the target as at a normal end -- and the interrupt goes
+    on.  Any other exception still removes the temporary file.
     """
     if mode not in ("w", "wb"):
         raise ValueError(f"mode {mode!r}: only 'w' and 'wb'")
@@ -106,6 +112,7 @@ def open_output(path: str | os.PathLike[str], mode: str = "w",
     except FileNotFoundError:
         old = None
     directory = os.path.dirname(target)
+    interrupted: KeyboardInterrupt | None = None
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(target)}.",
                                suffix=".tmp")
     try:
@@ -125,7 +132,12 @@ def open_output(path: str | os.PathLike[str], mode: str = "w",
                 return
         with os.fdopen(fd, mode, encoding=enc) as fh:
             fd = -1
-            yield fh
+            try:
+                yield fh
+            except KeyboardInterrupt as exc:
+                if not keep_partial:
+                    raise
+                interrupted = exc
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
@@ -135,6 +147,8 @@ def open_output(path: str | os.PathLike[str], mode: str = "w",
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    if interrupted is not None:
+        raise interrupted
 
 
 def write_output(path: str | os.PathLike[str], data: str | bytes) -> None:

@@ -29,6 +29,7 @@ __all__ = [
     "PcapReader",
     "PcapRecord",
     "PcapWriter",
+    "RECORD_HEADER",
     "count_records",
     "iter_pcap",
 ]
@@ -47,6 +48,10 @@ MAXIMUM_SNAPLEN = 262144
 _IMPLAUSIBLE_CAPLEN = 256 * 1024 * 1024
 
 _BLOCK_IDB, _BLOCK_PB, _BLOCK_SPB, _BLOCK_EPB = 1, 2, 3, 6
+
+#: A classic pcap record header as PcapWriter writes it (little-endian): seconds,
+#: fraction (micro- or nanoseconds), caplen, wirelen.
+RECORD_HEADER = struct.Struct("<IIII")
 
 
 class PcapError(ValueError):
@@ -100,6 +105,10 @@ class PcapReader:
         data = self._f.read(n)
         self._offset += len(data)
         return data
+
+    def flush(self) -> None:
+        """Hand what is buffered to the file (a reader of a FIFO sees it now)."""
+        self._f.flush()
 
     def close(self) -> None:
         if self._own:
@@ -332,7 +341,9 @@ class PcapWriter:
     """Write a classic pcap file (little-endian, micro- or nanosecond timestamps).
 
     Packets longer than ``snaplen`` are cut to it, as a capture would; their
-    wire length stays the original one.
+    wire length stays the original one.  ``keep_partial`` is open_output's: a
+    file written when Ctrl-C comes is kept with the records written so far
+    (each record is written whole, so every prefix is a valid file).
     """
 
     def __init__(
@@ -341,13 +352,15 @@ class PcapWriter:
         linktype: int = LINKTYPE_ETHERNET,
         snaplen: int = MAXIMUM_SNAPLEN,
         nanosecond: bool = False,
+        keep_partial: bool = False,
     ) -> None:
         if not 0 <= linktype < (1 << 32) or not 0 < snaplen < (1 << 32):
             raise ValueError(f"bad pcap header: linktype {linktype}, snaplen {snaplen}")
         self._stack = contextlib.ExitStack()
         if isinstance(path_or_file, (str, Path)):
             # a regular file appears whole at close(); a FIFO or device is written through
-            self._f: IO[bytes] = self._stack.enter_context(open_output(path_or_file, "wb"))
+            self._f: IO[bytes] = self._stack.enter_context(
+                open_output(path_or_file, "wb", keep_partial=keep_partial))
             self._own = True
         else:
             self._f = path_or_file
@@ -360,26 +373,42 @@ class PcapWriter:
         self._f.write(struct.pack("<IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype))
         self.count = 0
 
-    def write(self, data: bytes, ts: float = 0.0, wirelen: int | None = None) -> None:
-        """Append one packet captured at ``ts`` seconds."""
+    def write(self, data: bytes, ts: float = 0.0, wirelen: int | None = None,
+              base: int = 0) -> None:
+        """Append one packet captured at ``base + ts`` seconds.
+
+        ``base`` (whole seconds) keeps a small ``ts`` precise: an epoch time near
+        1.7e9 s has a double's resolution of 0.24 us, a time near 0 much finer.
+        """
         if wirelen is None:
             wirelen = len(data)
         caplen = min(len(data), self.snaplen)
-        if not math.isfinite(ts) or ts < 0:
-            raise ValueError(f"bad timestamp {ts!r}")
+        if not math.isfinite(ts) or ts + base < 0:
+            raise ValueError(f"bad timestamp {base + ts!r}")
         # Split before scaling: ts * 1e9 would not fit a double's 53 bits exactly.
         sec = math.floor(ts)
         frac = round((ts - sec) * self._units)
+        sec += base
         if frac >= self._units:
             sec, frac = sec + 1, frac - self._units
         if sec >= (1 << 32):
             raise ValueError(f"timestamp {ts!r} does not fit a 32-bit pcap record header")
-        self._f.write(struct.pack("<IIII", sec, frac, caplen, wirelen))
+        self._f.write(RECORD_HEADER.pack(sec, frac, caplen, wirelen))
         self._f.write(data[:caplen])
         self.count += 1
 
+    def write_packed(self, chunk: bytes, records: int) -> None:
+        """Append ``records`` records already packed into ``chunk`` (each a RECORD_HEADER
+        then its bytes, caplen at most the snaplen): for a writer batching its records."""
+        self._f.write(chunk)
+        self.count += records
+
     def write_record(self, record: PcapRecord) -> None:
         self.write(record.data, record.ts, record.wirelen)
+
+    def flush(self) -> None:
+        """Hand what is buffered to the file (a reader of a FIFO sees it now)."""
+        self._f.flush()
 
     def close(self) -> None:
         if self._own:

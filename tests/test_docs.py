@@ -17,7 +17,7 @@ DOCS = ROOT / "docs"
 
 def test_command_outputs_are_current() -> None:
     """docs/build_docs.py --check reruns every documented command (CI fails when stale)."""
-    for tool in ("bash", "jq"):
+    for tool in ("bash", "jq", "tcpdump"):
         if shutil.which(tool) is None:
             pytest.skip(f"the documented commands need {tool}, which is not installed")
     proc = subprocess.run([sys.executable, str(DOCS / "build_docs.py"), "--check"],

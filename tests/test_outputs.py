@@ -188,3 +188,30 @@ def test_pcap_writer_is_atomic_and_writes_through(tmp_path):
     reader.join(10)
     assert read_all(got[0])[0].data == b"\x03" * 60
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+def test_keep_partial_keeps_what_was_written_on_ctrl_c_only(tmp_path):
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"old")
+    with pytest.raises(KeyboardInterrupt), open_output(target, "wb", keep_partial=True) as fh:
+        fh.write(b"first part")              # still in the file object's buffer
+        raise KeyboardInterrupt
+    assert target.read_bytes() == b"first part"            # flushed and renamed
+    assert _siblings(target) == ["out.bin"]
+    # any other error is still an error: the temporary goes, the old content stays
+    with pytest.raises(RuntimeError), open_output(target, "wb", keep_partial=True) as fh:
+        fh.write(b"second")
+        raise RuntimeError("a bug")
+    assert target.read_bytes() == b"first part"
+    assert _siblings(target) == ["out.bin"]
+
+
+def test_pcap_writer_keep_partial_leaves_a_valid_capture(tmp_path):
+    from lsfsim.pcapio import PcapWriter, read_all
+
+    target = tmp_path / "c.pcap"
+    with pytest.raises(KeyboardInterrupt), PcapWriter(target, keep_partial=True) as w:
+        for i in range(3):
+            w.write(bytes([i]) * 60, ts=float(i))
+        raise KeyboardInterrupt
+    assert [r.data[0] for r in read_all(target.read_bytes())] == [0, 1, 2]

@@ -79,6 +79,22 @@ class LateProgress:
             self.bar.stop()
 
 
+def capture_writer(write: str | None, json_out: str | None, sockets: int) -> Any:
+    """The ``-w`` probe (lsfsim.capture.CaptureWriter), its files checked; None without -w."""
+    if not write:
+        return None
+    from lsfsim.capture import CaptureWriter, capture_paths, check_capture_paths
+
+    if write == "-" and json_out == "-":
+        raise InputError("-w - and --json - would both write to stdout: give one a file")
+    try:
+        paths = capture_paths(write, sockets)
+        check_capture_paths(paths)
+    except ValueError as exc:
+        raise InputError(f"-w: {write}: {exc}") from None
+    return CaptureWriter(paths)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("run")
     @one_line_errors
@@ -86,6 +102,11 @@ def register(app: typer.Typer) -> None:
     def run_command(
         scenario: ScenarioOptions,
         packets: options.Packets = None,
+        write: str = typer.Option(
+            None, "--write", "-w", metavar="FILE",
+            help="Write the packets socket 0's recvfrom returned to FILE, a pcap file as "
+                 "tcpdump -w writes ('-': stdout); '{socket}' in FILE writes one file per "
+                 "socket, with its number in place."),
         json_out: str = typer.Option(None, "--json", help="Write every counter and statistic to FILE ('-': stdout)."),
         report: str = typer.Option(None, "--report", help="Write a self-contained HTML report (with plots) to DIR."),
         fates: str = typer.Option(None, "--fates", help="Write where each frame ended to FILE ('-': stdout), one record per frame as it becomes final: JSON lines, or CSV if FILE ends in .csv."),
@@ -103,34 +124,48 @@ def register(app: typer.Typer) -> None:
             check_output_dir(report, "--report")
         if fates:
             check_output(fates, "--fates")
-            if fates == "-" and json_out == "-":
-                raise InputError("--json - and --fates -: only one of them can have stdout")
+            if fates == "-" and "-" in (json_out, write):
+                raise InputError("--fates - with --json - or -w -: only one of them can have "
+                                 "stdout")
         given = replace(scenario, count=frame_count(scenario.count, packets))
         built = given.build()
+        capture = capture_writer(write, json_out, len(built.sockets))
         loaded = load_model(built.model)
         probes: list[Any] = []
         if report:
             from lsfsim.report.sampler import Sampler
 
             probes.append(Sampler())
+        if capture is not None:
+            probes.append(capture)
         from lsfsim.machine import Machine
 
-        with contextlib.ExitStack() as outputs:
+        progress = LateProgress(enabled=not quiet)
+        with contextlib.ExitStack() as files:
+            if capture is not None:
+                files.enter_context(capture)      # closed (Ctrl-C: kept) whatever happens
             if fates:                 # streamed during the run; in place only if it ends well
                 from lsfsim.fates import FateFile, FateTracker
 
-                fh = outputs.enter_context(open_output(fates, "w"))
+                fh = files.enter_context(open_output(fates, "w"))
                 probes.append(FateTracker(FateFile(fh, fates.lower().endswith(".csv"),
                                                    len(built.sockets))))
-            with refused_filter_is_input_error():
-                machine = Machine(loaded, built, probes=probes)
-            progress = LateProgress(enabled=not quiet)
             try:
+                with refused_filter_is_input_error():
+                    machine = Machine(loaded, built, probes=probes)
                 result = machine.run(progress=progress)
+            except KeyboardInterrupt:
+                progress.close()
+                if capture is not None:
+                    for index, path in capture.paths.items():
+                        typer.echo(f"lsfsim: note: {path}: the {capture.counts[index]:,} "
+                                   f"packets written before the interrupt", err=True)
+                raise
             finally:
                 progress.close()
-        # with --json - (or --fates -), stdout carries the JSON alone: the rest goes to stderr
-        to_stderr = json_out == "-" or fates == "-"
+        # with --json -, --fates - or -w -, stdout carries that file alone: the rest goes
+        # to stderr
+        to_stderr = "-" in (json_out, fates, write)
         if json_out == "-":
             typer.echo(result.to_json())
         elif json_out:

@@ -133,6 +133,10 @@ class NetCore:
 
     def netif_receive_skb(self, ctx: ExecContext, skb: SkBuff) -> None:
         """Hand an incoming skb to every tap, then to its protocol handler."""
+        # net_timestamp (unless netif_rx stamped it).  Simplification: the kernel stamps only
+        # while a socket wants stamps (netstamp_needed); the model always stamps.
+        if not skb.tstamp:
+            skb.tstamp = ctx.t
         ctx.cpu.softnet.processed += 1
         self.received += 1
         handler = self.ptype_base.get(skb.protocol)
@@ -161,6 +165,8 @@ class NetCore:
     def netif_rx(self, ctx: ExecContext, skb: SkBuff) -> bool:
         """Pre-NAPI receive: queue on the CPU's backlog (<= netdev_max_backlog + 1)."""
         softnet = ctx.cpu.softnet
+        if not skb.tstamp:
+            skb.tstamp = ctx.t          # net_timestamp
         softnet.processed += 1
         queue = softnet.input_pkt_queue
         if len(queue) <= self.config.netdev_max_backlog:
@@ -226,6 +232,7 @@ class NetCore:
     def dev_queue_xmit_nit(self, ctx: ExecContext, skb: SkBuff) -> None:
         """Give a clone of an outgoing skb to every tap but the sender (PACKET_OUTGOING):
         ``ptype->func`` is called directly, so packet_rcv nests here (dev.c)."""
+        skb.tstamp = ctx.t              # net_timestamp, before the clones copy it
         ctx.run(self.plan_nit)
         for sock in self.ptype_all:
             if sock is skb.sk:

@@ -37,7 +37,7 @@ class SkBuff:
     __slots__ = (
         "data", "len", "truesize", "users", "pkt_type", "protocol", "id",
         "t_wire", "t_dma", "t_irq", "t_poll", "t_backlog", "t_enq", "cloned", "sk",
-        "network_offset",
+        "network_offset", "tstamp",
     )
 
     def __init__(self, data: bytes, truesize: int, pkt_id: int = -1) -> None:
@@ -54,6 +54,7 @@ class SkBuff:
         self.t_poll = 0.0   # pcnet32_rx_entry picked it up (pre-NAPI: process_backlog)
         self.t_backlog = 0.0   # pre-NAPI: netif_rx queued it on the CPU's backlog
         self.t_enq = 0.0    # queued on a socket
+        self.tstamp = 0.0   # skb->tstamp: net_timestamp's time (0: not stamped yet)
         self.cloned = False
         self.sk: SkOwner | None = None
         # skb_network_offset as packet_rcv's filter sees it (SKF_NET_OFF loads): 14 for a
@@ -77,6 +78,7 @@ class SkBuff:
         nskb.t_poll = self.t_poll
         nskb.t_backlog = self.t_backlog
         nskb.t_enq = 0.0
+        nskb.tstamp = self.tstamp
         nskb.cloned = True
         nskb.sk = None
         nskb.network_offset = self.network_offset

@@ -83,6 +83,10 @@ class PcapReplay(TrafficSource):
         self.caplen_over_wirelen = 0
         self.backwards = 0          # ... with a timestamp before the previous record's
         self._passes_done = 0
+        #: The capture's clock at simulated time 0: the first replayed record's timestamp
+        #: less ``start``, so that ``clock_origin + t`` dates simulated time ``t`` on the
+        #: replay's own clock (known once the first frame has been pulled; 0 before).
+        self.clock_origin = 0.0
 
     def _check_linktype(self, linktype: int, index: int) -> None:
         if linktype != LINKTYPE_ETHERNET:
@@ -158,11 +162,13 @@ class PcapReplay(TrafficSource):
                     continue
                 if len(data) < rec.wirelen:
                     data = data + bytes(rec.wirelen - len(data))
+                if first_ts is None:
+                    first_ts = rec.ts
+                    if first:
+                        self.clock_origin = first_ts - self.start
                 if asap:
                     t = offset
                 else:
-                    if first_ts is None:
-                        first_ts = rec.ts
                     t = offset + (rec.ts - first_ts) / divisor
                     if t < prev:
                         t = prev
