@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -16,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lsfsim.cli.common import InputError, one_line_errors
+from lsfsim.outputs import check_output
 
 Junit = Annotated[str | None, typer.Option(
     "--junit", metavar="FILE", help="Also write JUnit XML (one testcase per filter x load).")]
@@ -63,6 +63,10 @@ def register(app: typer.Typer) -> None:
         update: Update = False,
         pattern: Pattern = None,
         jobs: Jobs = 1,
+        scheduler: str = typer.Option(
+            None, "--scheduler", metavar="ADDRESS",
+            help="Run the filter x load items on this dask.distributed scheduler "
+                 "(tcp://host:8786), as lsfsim sweep does."),
     ) -> None:
         """Run a filter regression suite: verdicts, accepts, drops and latency under load."""
         from lsfsim.regress.junit import write_junit
@@ -75,9 +79,9 @@ def register(app: typer.Typer) -> None:
         if not indices:
             raise InputError(f"-k {pattern}: no filter of {loaded.shown} matches")
         if junit is not None:
-            parent = Path(junit).resolve().parent
-            if not parent.is_dir():
-                raise InputError(f"--junit: {junit}: no such directory")
+            check_output(junit, "--junit")
+        if scheduler is not None and jobs != 1:
+            raise InputError("--jobs and --scheduler exclude each other")
         prepared = prepare(loaded, indices)
         try:
             if update:
@@ -90,7 +94,7 @@ def register(app: typer.Typer) -> None:
                                err=True)
             progress = _Progress(len(prepared.items()))
             try:
-                outcomes = run_prepared(prepared, jobs, progress)
+                outcomes = run_prepared(prepared, jobs, progress, scheduler)
             finally:
                 progress.close()
         finally:

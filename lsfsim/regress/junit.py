@@ -9,7 +9,6 @@ whole report.  ``time`` is the wall-clock seconds of the simulated run.
 
 from __future__ import annotations
 
-import os
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,11 +43,9 @@ def junit_xml(suite_name: str, outcomes: Sequence[Outcome]) -> ET.ElementTree:
 
 
 def write_junit(path: str | Path, suite_name: str, outcomes: Sequence[Outcome]) -> None:
-    """Write the XML atomically: a failed write leaves any previous file intact."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        junit_xml(suite_name, outcomes).write(tmp, encoding="utf-8", xml_declaration=True)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Write the XML through lsfsim.outputs: atomically for a regular file (a failed
+    write leaves any previous file intact), straight into a FIFO or a device."""
+    from lsfsim.outputs import open_output
+
+    with open_output(path, "wb") as fh:
+        junit_xml(suite_name, outcomes).write(fh, encoding="utf-8", xml_declaration=True)

@@ -7,13 +7,13 @@ filter at one load, plain data so that it can be sent to another process;
 ``run_item`` replays the traffic on the simulated machine (the socket
 promiscuous, as tcpdump opens it) and returns its ``Figures``.  All items go
 through ``_map_items``, the one place that decides how they are spread over
-processes.  ``evaluate`` applies the checks of the issue to one item.
+processes (the sweep engine's, lsfsim.study.engine).  ``evaluate`` applies the checks of the issue to one item.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import os
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -149,32 +149,29 @@ def run_item(item: RunItem) -> Figures:
 
 
 def _map_items(items: Sequence[RunItem], jobs: int,
-               on_result: Callable[[int, Figures], None] | None = None) -> list[Figures]:
-    """Run every item, ``jobs`` at a time; results in the order of ``items``.
+               on_result: Callable[[int, Figures], None] | None = None,
+               scheduler: str | None = None) -> list[Figures]:
+    """Run every item, ``jobs`` at a time (0: one per CPU) or on a Dask scheduler;
+    results in the order of ``items``.
 
-    The one place that spreads the work: worker processes
-    (concurrent.futures) for now.  Items are plain, picklable data.
+    The one place that spreads the work, through the sweep engine
+    (lsfsim.study.engine.run_points): forked worker processes, or the tasks of a
+    dask.distributed cluster.  Items are plain, picklable data.  A run that fails
+    is a bug (the suite was checked before anything ran): it stops the suite.
     """
-    if jobs <= 0:
-        jobs = os.cpu_count() or 1
-    jobs = min(jobs, len(items)) or 1
-    results: list[Figures | None] = [None] * len(items)
-    if jobs == 1:
-        for i, item in enumerate(items):
-            results[i] = run_item(item)
-            if on_result is not None:
-                on_result(i, results[i])   # type: ignore[arg-type]
-    else:
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+    from lsfsim.study.engine import Outcome as RunOutcome
+    from lsfsim.study.engine import run_points
 
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = {pool.submit(run_item, item): i for i, item in enumerate(items)}
-            for future in as_completed(futures):
-                i = futures[future]
-                results[i] = future.result()
-                if on_result is not None:
-                    on_result(i, results[i])   # type: ignore[arg-type]
-    return results  # type: ignore[return-value]
+    def report(outcome: RunOutcome) -> None:
+        if outcome.ok and on_result is not None:
+            on_result(outcome.index, outcome.value)
+
+    outcomes = run_points([functools.partial(run_item, item) for item in items],
+                          jobs=jobs or None, scheduler=scheduler, on_result=report)
+    for item, outcome in zip(items, outcomes, strict=True):
+        if not outcome.ok:
+            raise RuntimeError(f"filter {item.filter} at load {item.load}: {outcome.error}")
+    return [o.value for o in outcomes]
 
 
 @dataclass
@@ -277,11 +274,13 @@ def evaluate(prepared: Prepared, item: RunItem, figures: Figures) -> Outcome:
 
 
 def run_prepared(prepared: Prepared, jobs: int = 1,
-                 progress: Callable[[int, Figures], None] | None = None) -> list[Outcome]:
+                 progress: Callable[[int, Figures], None] | None = None,
+                 scheduler: str | None = None) -> list[Outcome]:
     """Run every item of a prepared suite and check it; outcomes in suite order.
 
-    ``progress(i, figures)`` is called as each item finishes (in any order).
+    ``progress(i, figures)`` is called as each item finishes (in any order);
+    ``scheduler``: a dask.distributed scheduler's address to run the items on.
     """
     items = prepared.items()
-    figures = _map_items(items, jobs, progress)
+    figures = _map_items(items, jobs, progress, scheduler)
     return [evaluate(prepared, item, f) for item, f in zip(items, figures, strict=True)]

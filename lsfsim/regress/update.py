@@ -8,7 +8,6 @@ atomically: a failed write leaves the suite as it was.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -37,12 +36,9 @@ def update_accepts(path: str | Path, accepts: Mapping[str, int]) -> dict[str, tu
             _insert_after(table, ("snaplen", "expr", "file"), "accepts", new)
         changed[str(name)] = (None if old is None else int(old), new)
     if changed:
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            tmp.write_text(tomlkit.dumps(doc), encoding="utf-8")
-            tmp.replace(path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        from lsfsim.outputs import write_output
+
+        write_output(path, tomlkit.dumps(doc))   # atomic; the suite's mode and owner kept
     return changed
 
 

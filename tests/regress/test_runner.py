@@ -245,3 +245,25 @@ def test_fates_and_losses_under_any_load(property_suite, which, model, load, rx_
     estimate = accepted_losses(dataclasses.replace(f, fate=None, caplen=None), offline)
     assert exact.lost == sum(1 for i, kept in enumerate(offline) if kept and fate[i] != QUEUED)
     assert estimate.lost <= exact.lost <= estimate.lost + f.seen_outgoing
+
+
+def test_a_dask_cluster_gives_the_same_figures(tmp_path: Path) -> None:
+    """--scheduler: the items run as tasks of a real dask.distributed cluster (the sweep
+    engine's path) and give the figures a local run gives."""
+    distributed = pytest.importorskip("distributed")
+    path = write_suite(tmp_path, LOSSY, captures=("mixed.pcap", "lecture-nc-head.pcap"))
+    prepared = prepare(load_suite(path))
+    root = str(Path(__file__).resolve().parents[2])
+    try:
+        local = run_prepared(prepared, jobs=1)
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                      dashboard_address=None,
+                                      env={"PYTHONPATH": root}) as cluster:
+            remote = run_prepared(prepared, scheduler=cluster.scheduler_address)
+    finally:
+        prepared.close()
+
+    def fixed(o):
+        return dataclasses.replace(o.figures, wall_seconds=0.0), o.failures
+
+    assert [fixed(o) for o in local] == [fixed(o) for o in remote]
