@@ -4,10 +4,11 @@
 The target (issue 11): under 60 s on 2 cores.  The traffic is built here: Ethernet
 records of the real captures in ../shared/traces/tcpdump-tests (else the shipped
 traces/), frames of at most 1514 bytes, taken in turn until there are
-``--packets`` of them (shuffled with a fixed seed), re-timed at a constant ``--rate`` frames per second (the
-captures' own clocks span years).  Loads 1, 10 and 0 (as fast as the link
-allows).  Timed: everything ``lsfsim regress`` does (load, compile and check,
-offline verdicts, the 30 runs through ``--jobs`` worker processes, the checks).
+``--packets`` of them (shuffled with a fixed seed), re-timed at a constant
+``--rate`` frames per second (the captures' own clocks span years).  Loads 1, 10
+and 0 (as fast as the link allows).  Timed: everything ``lsfsim regress`` does
+(load, compile and check, offline verdicts, the 30 runs through ``--jobs`` worker
+processes, the checks).
 
     python benchmarks/bench_regress.py                 # 10,000 packets, --jobs 2
     python benchmarks/bench_regress.py --packets 2000 --jobs 1

@@ -9,4 +9,5 @@ from lsfsim.bpf.isa import Insn
 from lsfsim.bpf.meta import SkbMeta
 from lsfsim.bpf.program import Program
 
-__all__ = ["CompileError", "FilterError", "Insn", "ParseError", "Program", "SkbMeta", "uses_skb_meta"]
+__all__ = ["CompileError", "FilterError", "Insn", "ParseError", "Program", "SkbMeta",
+           "uses_skb_meta"]

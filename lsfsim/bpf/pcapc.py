@@ -203,7 +203,8 @@ def _netmask_value(netmask: int | str | None) -> int:
     try:
         return int(ipaddress.IPv4Address(str(netmask).strip()))
     except ValueError:
-        raise ValueError(f"bad netmask {netmask!r} (want a dotted quad such as 255.255.255.0)") from None
+        raise ValueError(f"bad netmask {netmask!r} "
+                         f"(want a dotted quad such as 255.255.255.0)") from None
 
 
 def compile_expression(

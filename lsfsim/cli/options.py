@@ -61,7 +61,8 @@ NoDrain = Annotated[bool, typer.Option(
     "--no-drain", help="Stop at --duration instead of draining queues.")]
 Senders = Annotated[int, typer.Option(
     "--senders", min=0, help="Programs sending raw frames with sendto (packet_snd).")]
-SendRate = Annotated[float, typer.Option("--send-rate", min=1, help="Frames per second per sender.")]
+SendRate = Annotated[float, typer.Option("--send-rate", min=1,
+                                          help="Frames per second per sender.")]
 SendCount = Annotated[int, typer.Option("--send-count", min=1, help="Frames each sender sends.")]
 Set = Annotated[list[str] | None, typer.Option(
     "--set", metavar="FIELD=VALUE",

@@ -107,10 +107,19 @@ def register(app: typer.Typer) -> None:
             help="Write the packets socket 0's recvfrom returned to FILE, a pcap file as "
                  "tcpdump -w writes ('-': stdout); '{socket}' in FILE writes one file per "
                  "socket, with its number in place."),
-        json_out: str = typer.Option(None, "--json", help="Write every counter and statistic to FILE ('-': stdout)."),
-        report: str = typer.Option(None, "--report", help="Write a self-contained HTML report (with plots) to DIR."),
-        fates: str = typer.Option(None, "--fates", help="Write where each frame ended to FILE ('-': stdout), one record per frame as it becomes final: JSON lines, or CSV if FILE ends in .csv."),
-        proc: bool = typer.Option(False, "--proc", help="Print /proc/net/dev, softnet_stat, packet and PACKET_STATISTICS as at the end."),
+        json_out: str = typer.Option(
+            None, "--json",
+            help="Write every counter and statistic to FILE ('-': stdout)."),
+        report: str = typer.Option(
+            None, "--report",
+            help="Write a self-contained HTML report (with plots) to DIR."),
+        fates: str = typer.Option(
+            None, "--fates",
+            help="Write where each frame ended to FILE ('-': stdout), one record per frame as it "
+                 "becomes final: JSON lines, or CSV if FILE ends in .csv."),
+        proc: bool = typer.Option(
+            False, "--proc",
+            help="Print /proc/net/dev, softnet_stat, packet and PACKET_STATISTICS as at the end."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary, no progress bar."),
     ) -> None:
         """Simulate a scenario (default: the lecture's 100 MB nc transfer) and summarise it."""

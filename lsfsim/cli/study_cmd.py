@@ -32,12 +32,22 @@ def register(app: typer.Typer) -> None:
     @app.command("study")
     @one_line_errors
     def study_command(
-        name: str = typer.Argument(..., metavar="NAME", help="attach | snaplen | recvfrom | livelock | buffers"),
-        out: str = typer.Option(".", "--out", "-o", help="Directory for NAME.parquet (or .csv) and NAME.png."),
+        name: str = typer.Argument(
+            ..., metavar="NAME",
+            help="attach | snaplen | recvfrom | livelock | buffers"),
+        out: str = typer.Option(
+            ".", "--out", "-o",
+            help="Directory for NAME.parquet (or .csv) and NAME.png."),
         fmt: str = typer.Option("parquet", "--format", help="Table format: parquet or csv."),
-        jobs: int = typer.Option(None, "--jobs", "-j", help="Local worker processes (default: the number of cores)."),
-        scheduler: str = typer.Option(None, "--scheduler", metavar="ADDRESS", help="Run the points on this dask.distributed scheduler."),
-        quick: bool = typer.Option(False, "--quick", help="Small transfers and grids: seconds instead of minutes."),
+        jobs: int = typer.Option(
+            None, "--jobs", "-j",
+            help="Local worker processes (default: the number of cores)."),
+        scheduler: str = typer.Option(
+            None, "--scheduler", metavar="ADDRESS",
+            help="Run the points on this dask.distributed scheduler."),
+        quick: bool = typer.Option(
+            False, "--quick",
+            help="Small transfers and grids: seconds instead of minutes."),
     ) -> None:
         """Run a ready study (a sweep underneath): its table, its figure, its conclusion."""
         from lsfsim.cli.sweep_cmd import check_parallel

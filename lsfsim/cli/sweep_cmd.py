@@ -121,15 +121,31 @@ def register(app: typer.Typer) -> None:
     def sweep_command(
         scenario: ScenarioOptions,
         vary: Vary = None,
-        repeat: int = typer.Option(1, "--repeat", min=1, help="Run each point with seeds --seed .. --seed+K-1."),
-        jobs: int = typer.Option(None, "--jobs", "-j", help="Local worker processes (default: the number of cores)."),
-        scheduler: str = typer.Option(None, "--scheduler", metavar="ADDRESS", help="Run the points on this dask.distributed scheduler (tcp://host:8786)."),
-        out: str = typer.Option(None, "--out", "-o", help="Write the table to FILE.parquet or FILE.csv (else: print it)."),
-        resume: bool = typer.Option(False, "--resume", help="Keep the rows already in --out; run only the missing (and failed) points."),
-        plot: str = typer.Option(None, "--plot", help="Draw --y against --x to FILE.png (or .svg, .pdf)."),
+        repeat: int = typer.Option(
+            1, "--repeat", min=1,
+            help="Run each point with seeds --seed .. --seed+K-1."),
+        jobs: int = typer.Option(
+            None, "--jobs", "-j",
+            help="Local worker processes (default: the number of cores)."),
+        scheduler: str = typer.Option(
+            None, "--scheduler", metavar="ADDRESS",
+            help="Run the points on this dask.distributed scheduler (tcp://host:8786)."),
+        out: str = typer.Option(
+            None, "--out", "-o",
+            help="Write the table to FILE.parquet or FILE.csv (else: print it)."),
+        resume: bool = typer.Option(
+            False, "--resume",
+            help="Keep the rows already in --out; run only the missing (and failed) points."),
+        plot: str = typer.Option(
+            None, "--plot",
+            help="Draw --y against --x to FILE.png (or .svg, .pdf)."),
         x: PlotX = None,
-        y: str = typer.Option(None, "--y", metavar="COLUMN", help="The table column to plot (sockets.0.tp_drops, latency.total.p99, ...)."),
-        hue: str = typer.Option(None, "--hue", help="One line per value of this parameter (default: of the other varied ones)."),
+        y: str = typer.Option(
+            None, "--y", metavar="COLUMN",
+            help="The table column to plot (sockets.0.tp_drops, latency.total.p99, ...)."),
+        hue: str = typer.Option(
+            None, "--hue",
+            help="One line per value of this parameter (default: of the other varied ones)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, no table."),
     ) -> None:
         """Run a grid of scenarios (in parallel) and collect one table row per run."""

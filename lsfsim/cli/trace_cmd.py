@@ -72,14 +72,30 @@ def register(app: typer.Typer) -> None:
     @scenario_options
     def trace_command(
         scenario: ScenarioOptions,
-        functions: str = typer.Option(None, "--functions", help="Only these functions and their callees: GLOB,... (like set_graph_function)."),
-        frames: str = typer.Option(None, "--frames", help="Only the calls made for these frames (indexes from 0), plus the control path: N, N:M (inclusive), comma-separated."),
+        functions: str = typer.Option(
+            None, "--functions",
+            help="Only these functions and their callees: GLOB,... (like set_graph_function)."),
+        frames: str = typer.Option(
+            None, "--frames",
+            help="Only the calls made for these frames (indexes from 0), plus the control path: "
+                 "N, N:M (inclusive), comma-separated."),
         old_packets: str = typer.Option(None, "--packets", hidden=True, help="Renamed --frames."),
-        window: str = typer.Option(None, "--window", help="Only calls overlapping this simulated-time window T0:T1, e.g. 0:2ms."),
-        cpu: int = typer.Option(None, "--cpu", min=0, help="Only this CPU (like per_cpu/cpuN/trace)."),
-        fmt: str = typer.Option("text", "--format", help="text (function_graph) | json (one event per line)."),
-        overhead: bool = typer.Option(False, "--overhead", help="Add the model's tracer_overhead per traced call to durations."),
-        abstime: bool = typer.Option(False, "--abstime", help="Start each text line with its simulated time in seconds, like ftrace's funcgraph-abstime."),
+        window: str = typer.Option(
+            None, "--window",
+            help="Only calls overlapping this simulated-time window T0:T1, e.g. 0:2ms."),
+        cpu: int = typer.Option(
+            None, "--cpu", min=0,
+            help="Only this CPU (like per_cpu/cpuN/trace)."),
+        fmt: str = typer.Option(
+            "text", "--format",
+            help="text (function_graph) | json (one event per line)."),
+        overhead: bool = typer.Option(
+            False, "--overhead",
+            help="Add the model's tracer_overhead per traced call to durations."),
+        abstime: bool = typer.Option(
+            False, "--abstime",
+            help="Start each text line with its simulated time in seconds, like ftrace's "
+                 "funcgraph-abstime."),
         output: str = typer.Option(None, "--output", "-o", help="Write to FILE instead of stdout."),
     ) -> None:
         """The simulated kernel's execution as ftrace's function_graph tracer prints it."""
@@ -127,10 +143,17 @@ def register(app: typer.Typer) -> None:
     @scenario_options
     def lifecycle_command(
         scenario: ScenarioOptions,
-        frames: str = typer.Argument(..., metavar="N[,M...]", help="Frame indexes (0-based; N:M ranges too)."),
+        frames: str = typer.Argument(
+            ..., metavar="N[,M...]",
+            help="Frame indexes (0-based; N:M ranges too)."),
         packets: options.Packets = None,
-        plot: str = typer.Option(None, "--plot", help="Draw a timeline (Gantt chart by CPU and context) to FILE.png or FILE.svg."),
-        json_out: str = typer.Option(None, "--json", help="Write each frame's stages and fate record (as run --fates) to FILE as JSON lines ('-': stdout, instead of the tables)."),
+        plot: str = typer.Option(
+            None, "--plot",
+            help="Draw a timeline (Gantt chart by CPU and context) to FILE.png or FILE.svg."),
+        json_out: str = typer.Option(
+            None, "--json",
+            help="Write each frame's stages and fate record (as run --fates) to FILE as JSON "
+                 "lines ('-': stdout, instead of the tables)."),
     ) -> None:
         """Every stage the given packets went through, with simulated timestamps."""
         from rich.console import Console

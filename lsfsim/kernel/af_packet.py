@@ -144,7 +144,8 @@ class PacketSock(Sock):
         self.plan_drop_owned = plan(enter("consume_skb"), charge("consume_skb", c.consume_skb),
                                     *folded(KFREE_SKB_OWNED), exit_("consume_skb"),
                                     exit_("packet_rcv"))
-        self.plan_loopback = plan(*head, mark("local_bh_enable"), charge("consume_skb", c.kfree_skb),
+        self.plan_loopback = plan(*head, mark("local_bh_enable"),
+                                  charge("consume_skb", c.kfree_skb),
                                   exit_("packet_rcv"))
         clone = (enter("skb_clone"), charge("skb_clone", c.skb_clone), *folded(SKB_CLONE_CALLEES),
                  exit_("skb_clone"), charge("kfree_skb", c.kfree_skb))

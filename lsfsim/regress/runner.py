@@ -7,7 +7,8 @@ filter at one load, plain data so that it can be sent to another process;
 ``run_item`` replays the traffic on the simulated machine (the socket
 promiscuous, as tcpdump opens it) and returns its ``Figures``.  All items go
 through ``_map_items``, the one place that decides how they are spread over
-processes (the sweep engine's, lsfsim.study.engine).  ``evaluate`` applies the checks of the issue to one item.
+processes (the sweep engine's, lsfsim.study.engine).  ``evaluate`` applies the
+suite's checks to one item.
 """
 
 from __future__ import annotations
@@ -196,7 +197,8 @@ class Outcome:
         return "\n".join(self.failures)
 
 
-def _observed_mismatches(plan: FilterPlan, figures: Figures) -> tuple[int, list[tuple[int, int | None]]]:
+def _observed_mismatches(plan: FilterPlan,
+                         figures: Figures) -> tuple[int, list[tuple[int, int | None]]]:
     """Frames that reached the filter in the run and whose verdict differs from the reference.
 
     With fates, the machine's own verdicts (a frame the receive buffer dropped

@@ -16,7 +16,8 @@ import tomlkit
 __all__ = ["update_accepts"]
 
 
-def update_accepts(path: str | Path, accepts: Mapping[str, int]) -> dict[str, tuple[int | None, int]]:
+def update_accepts(path: str | Path,
+                   accepts: Mapping[str, int]) -> dict[str, tuple[int | None, int]]:
     """Set ``accepts`` of the filters named in ``accepts``; return {name: (old, new)} changed."""
     path = Path(path)
     text = path.read_text(encoding="utf-8")

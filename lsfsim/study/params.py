@@ -141,7 +141,8 @@ def convert_values(name: str, texts: list[str] | tuple[Any, ...]) -> tuple[Any, 
             near = difflib.get_close_matches(name, list(options), n=1)
             hint = f" (did you mean {near[0]!r}?)" if near else ""
             raise InputError(f"{where}: no such run option or model field{hint}; "
-                             f"names: {', '.join(sorted(set(options) - {'seed'}))}, or a model field "
+                             f"names: {', '.join(sorted(set(options) - {'seed'}))}, "
+                             f"or a model field "
                              f"such as kernel.rmem_max")
     values: list[Any] = []
     for text in texts:

@@ -39,8 +39,9 @@ class PcapReplay(TrafficSource):
     times.  Records longer than ``MAX_WIRE_FRAME`` (GRO/TSO captures) are skipped:
     such a frame cannot be on a 1500-MTU wire, so it never reaches the NIC.  What
     the first pass over the file found odd is counted (``replay_counts``) and
-    said once each (``replay_warnings``).  ``loop`` plays the file that many times (0 = forever); each pass
-    starts where the previous one ended (same relative times, shifted by the
+    said once each (``replay_warnings``).  ``loop`` plays the file that many times
+    (0 = forever); each pass starts where the previous one ended (same relative
+    times, shifted by the
     previous passes' span).  Frames captured with a snaplen (caplen < wirelen) are
     padded with zero bytes to their wire length: the simulated NIC receives the
     whole frame, of which only the captured part is real.

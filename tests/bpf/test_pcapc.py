@@ -82,7 +82,8 @@ def test_compile_matches_tcpdump(tmp_path: Path, expr: str) -> None:
     [
         ("RAW", 101, 1500, "tcp port 80"),         # LINKTYPE_RAW in files, DLT_RAW (12) in memory
         ("LINUX_SLL", 113, 65535, "ip and udp"),
-        ("PPP", 9, 96, "ip6 or ip"),  # (DLT_NULL would differ: its AF field follows the file byte order)
+        # (DLT_NULL would differ: its AF field follows the file byte order)
+        ("PPP", 9, 96, "ip6 or ip"),
         ("IEEE802_11", 105, 2000, "type mgt subtype beacon"),
         ("EN10MB", 1, 68, "host 10.0.0.1"),
     ],

@@ -96,7 +96,8 @@ def test_report_without_sampler(tmp_path: Path) -> None:
 def test_interrupted_write_keeps_the_previous_report(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     result, sampler = sampled("SLOW_READER")
-    monkeypatch.setattr(report_html, "figure_bytes", lambda _fig, fmt: b"\x89PNG fake " + fmt.encode())
+    monkeypatch.setattr(report_html, "figure_bytes",
+                        lambda _fig, fmt: b"\x89PNG fake " + fmt.encode())
     index = write_report(tmp_path, result, sampler)
     before = index.read_bytes()
 
@@ -126,7 +127,8 @@ def test_report_files_follow_links_and_keep_modes(tmp_path: Path,
     import stat
 
     result, sampler = sampled("SLOW_READER")
-    monkeypatch.setattr(report_html, "figure_bytes", lambda _fig, fmt: b"\x89PNG fake " + fmt.encode())
+    monkeypatch.setattr(report_html, "figure_bytes",
+                        lambda _fig, fmt: b"\x89PNG fake " + fmt.encode())
     elsewhere = tmp_path / "published.html"
     elsewhere.write_text("old")
     out = tmp_path / "out"

@@ -203,7 +203,8 @@ def test_tracer_overhead_acts_on_the_emitted_durations_only():
         return "".join(tracer.iter_text())
 
     base_seconds = Machine(load_model("testbed"),
-                           Scenario(traffic=_cbr(10_000, 3), sockets=[_sock()])).run()["sim_seconds"]
+                           Scenario(traffic=_cbr(10_000, 3),
+                                    sockets=[_sock()])).run()["sim_seconds"]
     assert durations(0.0) != durations(1e-6)
 
 

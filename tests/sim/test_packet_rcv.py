@@ -80,7 +80,8 @@ def test_shared_skb_is_cloned_and_last_handler_is_not():
 def test_filter_zero_drops_silently():
     machine = idle_machine()
     sock = machine.sockets[0]
-    assert sock.sk_attach_filter(process_ctx(machine), Program.from_insns([(0x06, 0, 0, 0)])) is None
+    ret0 = Program.from_insns([(0x06, 0, 0, 0)])
+    assert sock.sk_attach_filter(process_ctx(machine), ret0) is None
     _feed(machine, 3)
     assert sock.filtered == 3
     assert sock.packet_getsockopt_statistics() == (0, 0)
