@@ -70,6 +70,7 @@ def _build_source(scenario: Scenario, model: Model) -> TrafficSource:
         total = spec.bytes or (spec.packets * 1448 if spec.packets else 100 * 10**6)
         return NcTransfer(total_bytes=total, sender=spec.src, receiver_mac=host_mac, seed=seed)
     if spec.kind == "pcap":
+        assert spec.pcap is not None          # TrafficSpec's validator requires it
         if spec.speed is None:
             return PcapReplay(spec.pcap, timing="original")
         if spec.speed == 0:
@@ -81,6 +82,7 @@ def _build_source(scenario: Scenario, model: Model) -> TrafficSource:
     common: dict[str, Any] = dict(size=spec.size, proto=spec.proto, count=count,
                                   duration=spec.duration, seed=seed, src_ip=spec.src,
                                   dst_mac=host_mac)
+    assert spec.rate is not None              # TrafficSpec's validator gives a default
     if spec.kind == "cbr":
         return ConstantRate(spec.rate, **common)
     if spec.kind == "poisson":

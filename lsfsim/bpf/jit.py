@@ -35,7 +35,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from lsfsim.bpf import vm
 from lsfsim.bpf.instructions import (
@@ -141,7 +141,7 @@ def _interpreted(insns: tuple[Insn, ...], sem: KernelSemantics) -> CompiledFilte
                  wirelen: int | None = None) -> tuple[int, int]:
         return vm.execute(insns, p, meta, sem, wirelen)
 
-    fn = _filter
+    fn: Any = _filter    # a function with a CompiledFilter's attributes
     fn.counted = _counted
     fn.source = "# backward jumps: run by lsfsim.bpf.vm.execute, not compiled\n"
     fn.ninsns = len(insns)
@@ -431,9 +431,10 @@ class _Emitter:
                 pc, ctx = outer, outer_ctx
                 ctx = self.enter(pc, ctx, ind)
                 continue
-            ctx = self.straight(ins, ctx, ind)
-            if ctx is None:
+            after = self.straight(ins, ctx, ind)
+            if after is None:
                 return
+            ctx = after
             pc += 1
 
     def condition(self, ins: JumpIf | JumpIfX, ctx: _Ctx) -> tuple[str | bool, _Val | None]:

@@ -255,7 +255,7 @@ def compile_expression(
 FILTER_CODES = CODES_2_6_33 | CODES_MOD_XOR
 
 @lru_cache(maxsize=256)
-def _program_buffer(insns: tuple[Insn, ...]) -> tuple[ctypes.Array, bool, bool]:
+def _program_buffer(insns: tuple[Insn, ...]) -> tuple[ctypes.Array | None, bool, bool]:
     """The C array of a program, whether bpf_validate accepts it, whether it jumps back."""
     blob = encode(insns)
     buf = ctypes.create_string_buffer(blob, len(blob)) if blob else None

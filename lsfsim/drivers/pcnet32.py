@@ -480,7 +480,8 @@ class Pcnet32:
             i = self.cur_rx & mask
             if own[i]:
                 break
-            self.pcnet32_rx_entry(ctx, frames[i], napi)
+            # a host-owned descriptor always holds a frame (DMA filled it before OWN cleared)
+            self.pcnet32_rx_entry(ctx, frames[i], napi)  # type: ignore[arg-type]
             work += 1
             nxt = self._next
             if nxt is None or nxt.t_dma <= ctx.t:

@@ -223,7 +223,8 @@ def plot_rates(sampler: Sampler, max_bins: int = MAX_BINS) -> tuple[Figure, Arra
     labels = {"offered": "frames offered on the wire", "rx_packets": "frames passed up",
               "interrupts": "NIC interrupts"}
     x = _ms(ends)
-    styles = {"offered": {"linewidth": 3.5, "alpha": 0.45}, "rx_packets": {},
+    styles: dict[str, dict[str, Any]] = {"offered": {"linewidth": 3.5, "alpha": 0.45},
+                                         "rx_packets": {},
               "interrupts": {}}          # offered drawn wide: it is often under "passed up"
     for name, values in rates.items():
         ax.step(x, values, where="pre", label=labels[name], **styles[name])

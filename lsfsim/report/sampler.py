@@ -122,8 +122,7 @@ class Sampler:
             ]
         for cpu in machine.cpus:
             for k, bucket in enumerate(BUCKETS):
-                readers.append((f"cpu{cpu.index}.{bucket}",
-                                lambda acct=cpu.acct, k=k: acct[k]))
+                readers.append((f"cpu{cpu.index}.{bucket}", _item_reader(cpu.acct, k)))
         self.series = {"t": []}
         self._readers = []
         for name, read in readers:
@@ -230,3 +229,8 @@ def _sock_queue_len(app: Any) -> Callable[[], float]:
         sock = app.sock
         return 0.0 if sock is None else len(sock.sk_receive_queue)
     return read
+
+
+def _item_reader(values: list[float], k: int) -> Callable[[], float]:
+    """A reader of ``values[k]`` as it is when called (a CPU's time in one bucket)."""
+    return lambda: values[k]

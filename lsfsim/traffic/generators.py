@@ -194,13 +194,13 @@ def parse_mix(
         pairs = [(str(k).lower(), float(v)) for k, v in spec]
     if not pairs:
         raise ValueError("proto: empty protocol mix")
-    for kind, weight in pairs:
+    for kind, share in pairs:
         if kind not in PROTOCOLS:
             raise ValueError(
                 f"proto: unknown protocol {kind!r} (expected one of {', '.join(PROTOCOLS)})"
             )
-        if weight < 0 or not math.isfinite(weight):
-            raise ValueError(f"proto: weight of {kind} must be finite and >= 0, not {weight}")
+        if share < 0 or not math.isfinite(share):
+            raise ValueError(f"proto: weight of {kind} must be finite and >= 0, not {share}")
     if sum(w for _, w in pairs) <= 0:
         raise ValueError("proto: the weights sum to zero")
     return pairs
@@ -361,12 +361,12 @@ class _Generator(TrafficSource):
             if pick_dst:
                 r = rng.random()
                 d = _DST_BCAST if r < bf else (_DST_OTHER if r < of else _DST_HOST)
-            build = builders.get((k, d))
-            if build is None:
-                build = builders[(k, d)] = make_builder(
+            cached = builders.get((k, d))
+            if cached is None:
+                cached = builders[(k, d)] = make_builder(
                     kinds[k], hosts, dsts[d], sport=sport, dport=dport, vlan_id=vlan_id
                 )
-            yield (t, build(size, n & 0xFFFF, h))  # n doubles as the IPv4 id / ICMP sequence
+            yield (t, cached(size, n & 0xFFFF, h))  # n doubles as the IPv4 id / ICMP sequence
 
     @property
     def min_size(self) -> int:
