@@ -23,6 +23,7 @@ from lsfsim.config.model import Kernel as KernelConfig
 from lsfsim.kernel.costs import Costs
 from lsfsim.kernel.cpu import CPU, CallTracer, ExecContext, Plan, PlanGroup, Step
 from lsfsim.kernel.skbuff import TruesizeRules
+from lsfsim.kernel.timer import Jiffies
 from lsfsim.probes import Hooks
 from lsfsim.stats import StageLatency
 
@@ -54,7 +55,8 @@ class KernelContext:
         self.calls: defaultdict[str, int] = defaultdict(int)
         self.latency = StageLatency(LATENCY_STAGES)
         self.plans: list[Plan | PlanGroup] = []
-        self.cpus = [CPU(env, i) for i in range(ncpus)]
+        self.cpus = [CPU(env, i, ncpus) for i in range(ncpus)]
+        self.jiffies = Jiffies(config.hz)       # advanced by the tick (kernel.timer)
 
     def plan(self, *steps: Step) -> Plan:
         """A fixed run of kernel calls, registered so its profile is folded at the end."""
