@@ -58,6 +58,11 @@ class KernelContext:
         self.cpus = [CPU(env, i, ncpus) for i in range(ncpus)]
         self.jiffies = Jiffies(config.hz)       # advanced by the tick (kernel.timer)
 
+    @property
+    def hz(self) -> int:
+        """CONFIG_HZ: the tick's rate."""
+        return self.config.hz
+
     def plan(self, *steps: Step) -> Plan:
         """A fixed run of kernel calls, registered so its profile is folded at the end."""
         plan = Plan(*steps)

@@ -24,7 +24,7 @@ Two ways of running it, with the same figures:
 * on a *quiet* CPU (no device IRQ, at most one task), its only effect is its
   cost, a few microseconds every 1/HZ: ``TickCount`` charges it by count when
   the accounts are read, with no event.  The one task's bursts are not
-  stretched by it (a simplification: under 0.2 % of the CPU at HZ=250) and the
+  stretched by it (a simplification: under 0.2 % of the CPU at HZ=250) and a
   tracer does not see those ticks.  This keeps the lazily run reader exact.
 
 Ticks come at (k + TICK_PHASE)/HZ on every CPU at once.  When the next tick is the
@@ -36,17 +36,46 @@ where its last work ends, not at a tick.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import simpy
 
-from lsfsim.kernel.cpu import CPU, HI, SI, ExecContext, Plan, Steps, charge, enter, exit_
+from lsfsim.kernel.costs import Costs
+from lsfsim.kernel.cpu import (
+    CPU,
+    HI,
+    SI,
+    CallTracer,
+    ExecContext,
+    Plan,
+    Step,
+    Steps,
+    charge,
+    enter,
+    exit_,
+)
 from lsfsim.simpy_fast import only_scheduled
 from lsfsim.vocabulary import LOCAL_TIMER_VECTOR
 
-if TYPE_CHECKING:
-    from lsfsim.kernel.context import KernelContext
+
+class TickKernel(Protocol):
+    """What the tick uses of the kernel context (kernel.context.KernelContext)."""
+
+    env: simpy.Environment
+    costs: Costs
+    cpus: list[CPU]
+    jiffies: Jiffies
+    tracer: CallTracer | None
+    profile: defaultdict[str, float]
+    calls: defaultdict[str, int]
+
+    @property
+    def hz(self) -> int: ...
+
+    def plan(self, *steps: Step) -> Plan: ...
+
 
 TICK_DO_TIMER_CPU = 0   # the boot CPU takes the do_timer duty (tick-common.c:159-164)
 
@@ -83,7 +112,7 @@ class Jiffies:
         return ticks_by(t, self.hz)
 
 
-def tick_plans(kernel: KernelContext, do_timer: bool) -> tuple[Plan, Plan]:
+def tick_plans(kernel: TickKernel, do_timer: bool) -> tuple[Plan, Plan]:
     """The tick's hard-IRQ part, and the softirq its irq_exit runs on an idle CPU
     (__do_softirq with TIMER only: what a counted tick charges)."""
     c = kernel.costs
@@ -104,9 +133,9 @@ class TickCount:
     by count (``account``): all of a quiet CPU's, and an interrupt CPU's idle ticks
     after the last event of the run."""
 
-    def __init__(self, kernel: KernelContext, cpu: CPU, do_timer: bool) -> None:
+    def __init__(self, kernel: TickKernel, cpu: CPU, do_timer: bool) -> None:
         self.cpu = cpu
-        self.hz = kernel.config.hz
+        self.hz = kernel.hz
         self.hard, self.idle_soft = tick_plans(kernel, do_timer)
         self.ticks = 0
 
@@ -131,7 +160,7 @@ class LocalApicTimer:
 
     irq = LOCAL_TIMER_VECTOR
 
-    def __init__(self, kernel: KernelContext, cpu: CPU, jiffies: Jiffies) -> None:
+    def __init__(self, kernel: TickKernel, cpu: CPU, jiffies: Jiffies) -> None:
         self.cpu = cpu
         self.jiffies = jiffies
         self.do_timer = cpu.index == TICK_DO_TIMER_CPU
@@ -156,9 +185,9 @@ class LocalApicTimer:
 class PeriodicTick:
     """Every CPU's tick: interrupts on the busy CPUs, counts on the quiet ones."""
 
-    def __init__(self, kernel: KernelContext, quiet: list[bool]) -> None:
+    def __init__(self, kernel: TickKernel, quiet: list[bool]) -> None:
         self.env = kernel.env
-        self.period = 1.0 / kernel.config.hz
+        self.period = 1.0 / kernel.hz
         self.jiffies = kernel.jiffies
         self.timers: list[LocalApicTimer] = []
         self.quiet: list[TickCount] = []
