@@ -148,7 +148,7 @@ class CPU:
         self.run_ahead = True    # steps may move the clock instead of waiting (interrupt_step)
         self._ahead = 0
         self.rq = CfsRq(env, ncpus)
-        self._irq_waiters: list[simpy.Event] = []
+        self.irq_waiters: list[simpy.Event] = []   # tasks waiting for irq_exit
         self.softnet = SoftnetData(index)
 
     @property
@@ -169,7 +169,7 @@ class CPU:
         if not self.runner.in_interrupt:
             return None
         ev = self.env.event()
-        self._irq_waiters.append(ev)
+        self.irq_waiters.append(ev)
         return ev
 
     def after_irqs(self) -> Generator[simpy.Event, Any, None]:
@@ -181,7 +181,7 @@ class CPU:
 
     def irq_done(self) -> None:
         """The interrupt runner goes idle: the tasks waiting for it may run."""
-        waiters, self._irq_waiters = self._irq_waiters, []
+        waiters, self.irq_waiters = self.irq_waiters, []
         for ev in waiters:
             ev.succeed()
 

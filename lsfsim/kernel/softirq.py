@@ -95,7 +95,8 @@ class InterruptRunner:
                 self.take_deferred(env.now)
             if not self.pending:
                 self._idle = env.event()
-                cpu.irq_done()                 # process context may run now
+                if cpu.irq_waiters:
+                    cpu.irq_done()             # process context may run now
                 yield self._idle
             ctx.t = env.now
             steps = self.handle_irqs(ctx)
