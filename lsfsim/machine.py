@@ -36,10 +36,11 @@ from lsfsim.kernel.dev import ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, NapiStruct, NetCo
 from lsfsim.kernel.ip import IpStack
 from lsfsim.kernel.skbuff import TruesizeRules
 from lsfsim.kernel.softirq import InterruptRunner, Ksoftirqd, NetRxSoftirq
+from lsfsim.kernel.timer import PeriodicTick
 from lsfsim.probes import Hooks, Probe
 from lsfsim.result import Result, collect
 from lsfsim.scenario import Scenario, SocketSpec, apply_overrides
-from lsfsim.simpy_fast import events_scheduled
+from lsfsim.simpy_fast import events_scheduled, stop_when_alone
 from lsfsim.stats import StageLatency
 from lsfsim.traffic import ConstantRate, NcTransfer, OnOff, PcapReplay, Poisson, TrafficSource
 from lsfsim.user import CaptureApp, Reader, SenderApp
@@ -176,6 +177,9 @@ class Machine:
         for i, sender in enumerate(scenario.senders):
             self.senders.append(SenderApp(self.net, i, _sender_frames(sender.size), sender.rate,
                                           sender.count, order[next(slot) % len(order)]))
+        # the periodic tick: an interrupt on the CPUs where it decides something
+        self.quiet_cpus = self._quiet_cpus()
+        self.tick = PeriodicTick(kernel, [cpu.index in self.quiet_cpus for cpu in self.cpus])
         if lazy_readers:
             self._allow_lazy_readers()
         self.wall_seconds = 0.0
@@ -217,24 +221,36 @@ class Machine:
         """Every packet socket, in creation order."""
         return self.net.sockets
 
-    def _allow_lazy_readers(self) -> None:
-        """A capture program's single reader thread runs lazily when its CPU takes no
-        IRQ and no other task (see user.Reader)."""
-        users: dict[int, int] = {}
+    def _quiet_cpus(self) -> set[int]:
+        """The CPUs that take no device IRQ and run at most one thread: there nothing
+        can delay that thread but its own work, and the tick is only a cost
+        (kernel.timer.TickCount)."""
+        users: dict[int, int] = {}        # programs with a thread there (setup or reader)
+        threads: dict[int, int] = {}      # reader threads there
         for app in self.apps:
             for cpu in set(app.cpus):
                 users[cpu.index] = users.get(cpu.index, 0) + 1
+            for i in range(app.readers_wanted):
+                index = app.cpus[i % len(app.cpus)].index
+                threads[index] = threads.get(index, 0) + 1
         for sender in self.senders:
             users[sender.cpu.index] = users.get(sender.cpu.index, 0) + 1
+        return {cpu.index for cpu in self.cpus
+                if cpu is not self.irq_cpu and users.get(cpu.index, 0) <= 1
+                and threads.get(cpu.index, 0) <= 1}
+
+    def _allow_lazy_readers(self) -> None:
+        """A capture program's single reader thread runs lazily when its CPU is quiet
+        (see user.Reader)."""
         for app in self.apps:
-            cpu = app.cpus[0]
-            app.lazy_reader = (app.readers_wanted == 1 and cpu is not self.irq_cpu
-                               and users[cpu.index] == 1)
+            app.lazy_reader = (app.readers_wanted == 1
+                               and app.cpus[0].index in self.quiet_cpus)
 
     def advance_lazy(self, t: float) -> None:
         """Bring the lazily run readers up to time ``t`` (before observing them)."""
         for reader in self.lazy_readers:
             reader.advance(t)
+        self.tick.account(t)
 
     def drain_lazy(self, before: Callable[[float], None] | None = None) -> None:
         """The event queue is empty: run the lazy readers' remaining steps in time order.
@@ -267,6 +283,8 @@ class Machine:
         """
         env = self.env
         limit = self.scenario.max_sim_seconds
+        if self.tick.timers:
+            stop_when_alone(env, self.tick.alone)   # the tick alone does not keep it going
         started = time.perf_counter()
         eid0 = events_scheduled(env)
         if progress is None and limit is None:
@@ -290,6 +308,7 @@ class Machine:
             self.drain_lazy()
         else:
             self.advance_lazy(env.now)
+        self.tick.account(self.now)
         self.wall_seconds = time.perf_counter() - started
         self.events = events_scheduled(env) - eid0
         self.fold_profile()

@@ -1,4 +1,4 @@
-"""The three places where the simulator goes past SimPy's public interface, for speed.
+"""The places where the simulator goes past SimPy's public interface, for speed.
 
 Every read or write of a private field of SimPy (``Environment._now``,
 ``_queue``, ``_eid``; ``Event._ok``, ``_value``) is here and nowhere else, so
@@ -13,6 +13,9 @@ What each one buys (docs/model.md, "Fewer events, same run"):
 * ``succeed_at``: a sleeping reader is woken at a time of the waker's choosing
   (its ``ctx.t``, ahead of ``env.now``) with one event, not a timeout plus an
   event (user.Reader.try_to_wake_up);
+* ``stop_when_alone``, ``only_scheduled``: the periodic tick, a background
+  event, does not keep a run going once nothing else is left to happen
+  (machine.Machine.run, kernel.timer.PeriodicTick);
 * ``events_scheduled``: how many events a run scheduled, for the run's
   ``events`` figure (machine.Machine.run).
 
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from typing import Any
 
 import simpy
 
@@ -39,6 +43,28 @@ def jump_clock(env: simpy.Environment, end: float) -> bool:
         env._now = end
         return True
     return False
+
+
+def stop_when_alone(env: simpy.Environment, alone: Callable[[list[Any]], bool]) -> None:
+    """Before each step, if ``alone(queue)`` (a background event, such as the next
+    timer tick, is all that is scheduled), drop it: the run then ends where the
+    last real work ended instead of at the background event's time."""
+    step = env.step
+    queue = env._queue
+
+    def step_unless_alone() -> None:
+        if len(queue) == 1 and alone(queue):
+            queue.pop()
+            return
+        step()
+
+    env.step = step_unless_alone  # type: ignore[method-assign]
+
+
+def only_scheduled(env: simpy.Environment, event: simpy.Event | None) -> bool:
+    """``event`` is the one event scheduled (a background ticker may then stop)."""
+    queue = env._queue
+    return len(queue) == 1 and queue[0][3] is event
 
 
 def succeed_at(env: simpy.Environment, event: simpy.Event, t: float) -> None:

@@ -57,6 +57,7 @@ class CaptureApp:
         wait = cpu.acquire(self)
         if wait is not None:
             yield wait
+        yield from cpu.after_irqs()
         ctx.t = env.now
         sock = syscalls.sys_socket(net, ctx)
         self.sock = sock
@@ -126,18 +127,21 @@ class Reader:
         """Drive the loop as a SimPy process."""
         env = self.env
         ctx = self.ctx
+        cpu = self.cpu
         loop = self._loop
         request = loop.send(env.now)
         while True:
             if request is BURST:
-                yield from ctx.sync()
-            elif request is SLEEP:
-                self._wake = env.event()
-                yield self._wake
-            elif type(request) is float:
-                yield env.timeout(request - env.now)
+                yield from ctx.sync()         # ends once the CPU's interrupts returned
             else:
-                yield request                 # the CPU, when another task holds it
+                if request is SLEEP:
+                    self._wake = env.event()
+                    yield self._wake
+                elif type(request) is float:
+                    yield env.timeout(request - env.now)
+                else:
+                    yield request             # the CPU, when another task holds it
+                yield from cpu.after_irqs()   # woken inside a softirq: runs after it
             self.now = env.now
             request = loop.send(env.now)
 
@@ -188,11 +192,11 @@ class Reader:
         copied_hook = kernel.hooks.copied
         returned_hook = kernel.hooks.recvfrom_returned
         shares_cpu = not self.lazy      # a lazy reader has its CPU to itself: never waits
+        if shares_cpu:
+            wait = cpu.acquire(self)
+            if wait is not None:
+                now = yield wait
         while True:
-            if shares_cpu:
-                wait = cpu.acquire(self)
-                if wait is not None:
-                    now = yield wait
             ctx.t = now
             ctx.bucket = SY
             ctx.run(plan_recvfrom)         # sys_recvfrom -> ... -> skb_recv_datagram
@@ -245,7 +249,9 @@ class Reader:
                 ctx.charge("user_work", work)
                 now = yield BURST
             if shares_cpu:
-                cpu.release(self)
+                wait = cpu.preempt_point(self)    # return to user space: CFS may switch
+                if wait is not None:
+                    now = yield wait
 
 
 class SenderApp:
@@ -273,6 +279,7 @@ class SenderApp:
         wait = cpu.acquire(self)
         if wait is not None:
             yield wait
+        yield from cpu.after_irqs()
         ctx.t = env.now
         sock = self.sock = syscalls.sys_socket(net, ctx)
         yield from ctx.sync()
@@ -284,6 +291,7 @@ class SenderApp:
             wait = cpu.acquire(self)
             if wait is not None:
                 yield wait
+            yield from cpu.after_irqs()
             ctx.t = env.now
             err = syscalls.sys_sendto(net, ctx, sock, self.frames(i))
             if err is None:

@@ -15,3 +15,8 @@ BUCKETS = ("hi", "si", "sy", "us")
 # execution levels (what preempts what: hardirq over softirq over process context)
 HARDIRQ, SOFTIRQ, PROCESS = 0, 1, 2
 LEVELS = ("hardirq", "softirq", "process")
+
+# the local APIC timer's vector (arch/x86/include/asm/irq_vectors.h): the tick's
+# hard interrupt, whose entry ftrace shows as smp_apic_timer_interrupt, not do_IRQ
+LOCAL_TIMER_VECTOR = 0xEF
+IRQ_ENTRY = {LOCAL_TIMER_VECTOR: "smp_apic_timer_interrupt"}

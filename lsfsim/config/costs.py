@@ -19,6 +19,17 @@ COST_KEYS: dict[str, str] = {
     "__napi_schedule": "put the NAPI instance on the poll list and raise NET_RX_SOFTIRQ",
     "__do_softirq": "one pass of the softirq loop (pending mask, irq toggling)",
     "net_rx_action": "one run of the NET_RX handler (budget and time checks, list handling)",
+    # the periodic tick (kernel.timer)
+    "smp_apic_timer_interrupt": "local APIC timer interrupt entry/exit (ack_APIC_irq, irq_enter,"
+                                " irq_exit), without the tick's work",
+    "do_timer": "the timekeeping CPU's share of the tick: jiffies, update_wall_time (a"
+                " clocksource read), calc_global_load",
+    "update_process_times": "per tick and CPU: account_process_tick, run_local_timers (raise"
+                            " TIMER_SOFTIRQ), rcu_check_callbacks",
+    "scheduler_tick": "per tick and CPU: rq lock, update_rq_clock, task_tick_fair (the CFS slice"
+                      " check), trigger_load_balance",
+    "run_timer_softirq": "TIMER_SOFTIRQ with no timer due: hrtimer_run_pending, the timer"
+                         " base lock and jiffies check",
     # driver receive
     "pcnet32_poll": "per poll call, without RX descriptors, TX reclaim entries and CSR accesses",
     "pcnet32_rx_entry": "per RX descriptor: status and length checks, ring bookkeeping; inlined:"

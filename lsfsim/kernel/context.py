@@ -23,6 +23,7 @@ from lsfsim.config.model import Kernel as KernelConfig
 from lsfsim.kernel.costs import Costs
 from lsfsim.kernel.cpu import CPU, CallTracer, ExecContext, Plan, PlanGroup, Step
 from lsfsim.kernel.skbuff import TruesizeRules
+from lsfsim.kernel.timer import Jiffies
 from lsfsim.probes import Hooks
 from lsfsim.stats import StageLatency
 
@@ -70,7 +71,13 @@ class KernelContext:
         self.calls: defaultdict[str, int] = defaultdict(int)
         self.latency = StageLatency(LATENCY_STAGES if napi else LATENCY_STAGES_PRE_NAPI)
         self.plans: list[Plan | PlanGroup] = []
-        self.cpus = [CPU(env, i) for i in range(ncpus)]
+        self.cpus = [CPU(env, i, ncpus) for i in range(ncpus)]
+        self.jiffies = Jiffies(config.hz)       # advanced by the tick (kernel.timer)
+
+    @property
+    def hz(self) -> int:
+        """CONFIG_HZ: the tick's rate."""
+        return self.config.hz
 
     def plan(self, *steps: Step) -> Plan:
         """A fixed run of kernel calls, registered so its profile is folded at the end."""

@@ -16,8 +16,14 @@ How time passes (a simplification of the scheduler, stated once here):
   once it has had its full duration of CPU time not taken by interrupt steps
   that started while it ran ("stolen time").  This is exact priority
   preemption for the burst's completion time, computed lazily.
-* Process-context tasks bound to one CPU take turns per burst (FIFO), a
-  coarse stand-in for CFS.
+* Process context runs only when no hard IRQ or softirq is running on its CPU
+  (the kernel is preemptible only with preempt_count 0: a task woken by
+  sock_def_readable inside the softirq runs once the softirq has returned).
+  A task that resumes (woken, picked, a burst over) while the CPU's interrupt
+  runner is busy waits for it to go idle (``CPU.irq_wait``).
+* Process-context tasks bound to one CPU share it as CFS does
+  (kernel.sched_fair.CfsRq): slices checked at the tick, wake-up preemption,
+  switches at the tasks' preemption points.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from typing import Any, Protocol
 import simpy
 
 from lsfsim.kernel.netdevice import SoftnetData
+from lsfsim.kernel.sched_fair import CfsRq
 from lsfsim.simpy_fast import jump_clock
 from lsfsim.vocabulary import (  # noqa: F401  (re-exported: the kernel's own names)
     BUCKETS,
@@ -84,6 +91,9 @@ class InterruptLines(Protocol):
     @property
     def busy(self) -> bool: ...
 
+    @property
+    def in_interrupt(self) -> bool: ...
+
     def raise_irq(self, dev: IrqDevice) -> None: ...
 
     def preempt_point(self, ctx: ExecContext) -> Steps: ...
@@ -128,23 +138,54 @@ class CPU:
     runner: InterruptLines
     ksoftirqd: SoftirqThread
 
-    def __init__(self, env: simpy.Environment, index: int) -> None:
+    def __init__(self, env: simpy.Environment, index: int, ncpus: int = 1) -> None:
         self.env = env
         self.index = index
         self.acct = [0.0, 0.0, 0.0, 0.0]
         self.stolen = 0.0        # total duration of interrupt steps started so far
         self.busy_until = 0.0    # end of the current interrupt step
         self.in_softirq = False  # softirq running on this CPU (preempt count)
+        self.timer_pending = False   # TIMER_SOFTIRQ raised by the tick
+        self.plan_timer_softirq: Plan | None = None   # run_timer_softirq (kernel.timer)
         self.run_ahead = True    # steps may move the clock instead of waiting (interrupt_step)
         self._ahead = 0
-        self._owner: object | None = None
-        self._waiters: deque[tuple[object, simpy.Event]] = deque()
+        self.rq = CfsRq(env, ncpus)
+        self.irq_waiters: list[simpy.Event] = []   # tasks waiting for irq_exit
         self.softnet = SoftnetData(index)
 
     @property
     def owner(self) -> object | None:
-        """The process-context task holding this CPU (None when idle)."""
-        return self._owner
+        """The process-context task running on this CPU (None when idle)."""
+        curr = self.rq.curr
+        return curr.task if curr is not None else None
+
+    @property
+    def softirq_pending(self) -> bool:
+        """local_softirq_pending(): NET_RX or TIMER raised on this CPU."""
+        return self.softnet.net_rx_pending or self.timer_pending
+
+    # --- process context waits for interrupt context ---------------------------
+    def irq_wait(self) -> simpy.Event | None:
+        """None if no hard IRQ or softirq is running here, else an event that fires
+        when the interrupt runner goes idle (process context may then run)."""
+        if not self.runner.in_interrupt:
+            return None
+        ev = self.env.event()
+        self.irq_waiters.append(ev)
+        return ev
+
+    def after_irqs(self) -> Generator[simpy.Event, Any, None]:
+        """Wait until no hard IRQ or softirq runs on this CPU (at once if none does)."""
+        ev = self.irq_wait()
+        while ev is not None:
+            yield ev
+            ev = self.irq_wait()
+
+    def irq_done(self) -> None:
+        """The interrupt runner goes idle: the tasks waiting for it may run."""
+        waiters, self.irq_waiters = self.irq_waiters, []
+        for ev in waiters:
+            ev.succeed()
 
     # --- interrupt steps ----------------------------------------------------
     def interrupt_step(self, duration: float, now: float) -> simpy.Timeout | None:
@@ -178,24 +219,21 @@ class CPU:
             extra = self.stolen - stolen
             stolen = self.stolen
             yield env.timeout(extra)
+        yield from self.after_irqs()          # process context only after irq_exit
 
     def acquire(self, task: object) -> simpy.Event | None:
-        """Take the CPU for a process-context burst; an event to wait on if busy."""
-        if self._owner is None or self._owner is task:
-            self._owner = task
-            return None
-        ev = self.env.event()
-        self._waiters.append((task, ev))
-        return ev
+        """The task wants this CPU (it starts or was woken): an event to wait on if
+        another task runs (CfsRq.acquire)."""
+        return self.rq.acquire(task)
+
+    def preempt_point(self, task: object) -> simpy.Event | None:
+        """Between two bursts of the running task: an event to wait on if CFS
+        switches it out here."""
+        return self.rq.preempt_point(task)
 
     def release(self, task: object) -> None:
-        if self._owner is not task:
-            return
-        if self._waiters:
-            self._owner, ev = self._waiters.popleft()
-            ev.succeed()
-        else:
-            self._owner = None
+        """The task blocks: the next runnable task gets the CPU."""
+        self.rq.release(task)
 
 
 ENTER, EXIT, CHARGE, MARK, VARIABLE, SELF, FOLD = 0, 1, 2, 3, 4, 5, 6

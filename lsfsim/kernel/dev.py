@@ -192,8 +192,8 @@ class NetCore:
         softnet = ctx.cpu.softnet
         queue = softnet.input_pkt_queue
         runner = ctx.cpu.runner
-        hz = self.config.hz
-        start_jiffy = int(ctx.t * hz)
+        jiffies = self.kernel.jiffies
+        start_time = jiffies.read(ctx.t)        # dev.c:2839 (2.6.33.2)
         ctx.enter("process_backlog")
         ctx.charge("process_backlog", self.costs.process_backlog)
         backlog = softnet.backlog
@@ -213,7 +213,7 @@ class NetCore:
                     yield from runner.preempt_point(ctx)
             else:
                 yield from ctx.sync()
-            if int(ctx.t * hz) != start_jiffy:
+            if jiffies.read(ctx.t) != start_time:   # dev.c:2855: jiffies == start_time
                 break
         if not queue:
             self.napi_complete(ctx, backlog)

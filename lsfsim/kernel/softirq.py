@@ -55,6 +55,13 @@ class InterruptRunner:
         """Running, or in a step: it will look at its lines before it idles."""
         return self._idle is None
 
+    @property
+    def in_interrupt(self) -> bool:
+        """A hard IRQ or softirq runs on this CPU (process context must wait).  The
+        same state as ``busy``, asked for another reason: ``busy`` decides whether
+        a device needs a timer for its line."""
+        return self._idle is None
+
     def take_deferred(self, now: float) -> None:
         """Assert the deferred IRQ lines that are due by ``now``; the others get timers.
 
@@ -88,12 +95,16 @@ class InterruptRunner:
                 self.take_deferred(env.now)
             if not self.pending:
                 self._idle = env.event()
+                if cpu.irq_waiters:
+                    cpu.irq_done()             # process context may run now
                 yield self._idle
             ctx.t = env.now
             steps = self.handle_irqs(ctx)
             if steps is not None:
                 yield from steps
-            if softnet.net_rx_pending and not cpu.in_softirq:
+            # irq_exit: pending softirqs run unless one is running already (in_interrupt);
+            # 2.6.33's invoke_softirq does not look at ksoftirqd (softirq.c:297-303)
+            if (softnet.net_rx_pending or cpu.timer_pending) and not cpu.in_softirq:
                 yield from softirq.do_softirq(ctx)
             step = ctx.step_event()
             if step is not None:
@@ -162,6 +173,9 @@ class NetRxSoftirq:
         c = kernel.costs
         rx_action = (enter("net_rx_action"), charge("net_rx_action", c.net_rx_action))
         self.plan_do_softirq = kernel.plan(charge("__do_softirq", c.do_softirq), *rx_action)
+        self.plan_do_softirq_pass = kernel.plan(charge("__do_softirq", c.do_softirq))
+        self.jiffies = kernel.jiffies
+        self.limit_eq = -1 if kernel.kver >= (4, 12) else 0   # time_after_eq vs time_after
         self.plan_net_rx_action = kernel.plan(*rx_action)
         self.plan_net_rx_action_exit = kernel.plan(exit_("net_rx_action"))
         self.plan_schedule = kernel.plan(charge("schedule", c.schedule))
@@ -180,10 +194,22 @@ class NetRxSoftirq:
             tracer.softirq_entry(ctx)
         restart = self.config.max_softirq_restart
         while True:
+            # one pass over the pending bits, in order: TIMER (1) before NET_RX (3)
+            net_rx = softnet.net_rx_pending
             softnet.net_rx_pending = False
-            ctx.run(self.plan_do_softirq)      # __do_softirq, then NET_RX's handler:
-            yield from self.net_rx_action(ctx, entered=True)
-            if not softnet.net_rx_pending:
+            if cpu.timer_pending:
+                cpu.timer_pending = False
+                ctx.run(self.plan_do_softirq_pass)
+                plan = cpu.plan_timer_softirq
+                if plan is not None:
+                    ctx.run(plan)
+                if net_rx:
+                    ctx.run(self.plan_net_rx_action)
+                    yield from self.net_rx_action(ctx, entered=True)
+            else:
+                ctx.run(self.plan_do_softirq)  # __do_softirq, then NET_RX's handler:
+                yield from self.net_rx_action(ctx, entered=True)
+            if not (softnet.net_rx_pending or cpu.timer_pending):
                 break
             restart -= 1
             if restart <= 0:
@@ -206,11 +232,14 @@ class NetRxSoftirq:
         if not entered:
             ctx.run(self.plan_net_rx_action)
         budget = self.config.netdev_budget
-        hz = self.config.hz
-        time_limit = int(ctx.t * hz) + 2
+        jiffies = self.jiffies
+        time_limit = jiffies.read(ctx.t) + 2    # dev.c:2947 (2.6.33.2)
         poll_list = softnet.poll_list
         while poll_list:
-            if budget <= 0 or int(ctx.t * hz) > time_limit:
+            # dev.c:2961: budget <= 0 || time_after(jiffies, time_limit); from 4.12,
+            # time_after_eq against jiffies + usecs_to_jiffies(netdev_budget_usecs),
+            # which is also 2 jiffies with the default 2 * USEC_PER_SEC / HZ
+            if budget <= 0 or jiffies.read(ctx.t) - time_limit > self.limit_eq:
                 softnet.time_squeeze += 1
                 softnet.net_rx_pending = True   # __raise_softirq_irqoff(NET_RX_SOFTIRQ)
                 break
@@ -239,6 +268,11 @@ class Ksoftirqd:
         cpu.ksoftirqd = self
         self.env.process(self._run())
 
+    @property
+    def awake(self) -> bool:
+        """Runnable or running (TASK_RUNNING), not asleep waiting for a wake-up."""
+        return self._wake is None
+
     def wakeup_softirqd(self) -> None:
         self.wakeups += 1
         if self._wake is not None:
@@ -246,6 +280,8 @@ class Ksoftirqd:
             wake.succeed()
 
     def _run(self) -> Steps:
+        """run_ksoftirqd (softirq.c:695-730): while softirqs are pending, do_softirq,
+        then cond_resched; sleep when none is."""
         env = self.env
         cpu = self.cpu
         ctx = self.ctx
@@ -253,12 +289,22 @@ class Ksoftirqd:
         while True:
             self._wake = env.event()
             yield self._wake
-            while cpu.softnet.net_rx_pending and not cpu.in_softirq:
-                wait = cpu.acquire(self)
-                if wait is not None:
-                    yield wait
-                ctx.t = env.now
-                ctx.run(softirq.plan_schedule)
+            wait = cpu.acquire(self)
+            if wait is not None:
+                yield wait
+            yield from cpu.after_irqs()
+            ctx.t = env.now
+            ctx.run(softirq.plan_schedule)          # switched in
+            while cpu.softirq_pending and not cpu.in_softirq:
                 yield from softirq.do_softirq(ctx)
                 yield from ctx.sync()
-                cpu.release(self)
+                wait = cpu.preempt_point(self)      # cond_resched()
+                if wait is not None:
+                    yield wait
+                    yield from cpu.after_irqs()
+                    ctx.t = env.now
+                    ctx.run(softirq.plan_schedule)
+                ctx.t = env.now
+            yield from ctx.sync()
+            cpu.release(self)
+

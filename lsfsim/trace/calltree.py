@@ -41,7 +41,7 @@ import itertools
 from typing import Any
 
 from lsfsim.trace.activity import ActivityLog
-from lsfsim.vocabulary import HI
+from lsfsim.vocabulary import HI, IRQ_ENTRY
 
 MARK_SHARE = 0.05   # each folded callee: 5 % of its caller's self time
 MARK_CAP = 0.5      # all folded callees of one call: at most half of it
@@ -299,7 +299,7 @@ class CallTreeBuilder:
         if not self.calls:
             return
         st = self._prepare(ctx)
-        node = Node("do_IRQ", FUNC, ctx.t, next(self._seq), HI)
+        node = Node(IRQ_ENTRY.get(irq, "do_IRQ"), FUNC, ctx.t, next(self._seq), HI)
         node.irq = True
         self._add(ctx, st, node)
         node.seq = next(self._seq)          # seq - 1 is the ==========> line

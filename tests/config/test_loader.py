@@ -168,8 +168,14 @@ def test_vm_profile_differs_only_in_io_and_irq_costs() -> None:
         "kernel.costs.pcnet32_wio_read_csr.fixed",
         "kernel.costs.pcnet32_wio_write_csr.fixed",
         "kernel.costs.dev_set_promiscuity.fixed",
+        # the tick: its interrupt as hardirq, and the clocksource read (a port I/O) in do_timer
+        "kernel.costs.smp_apic_timer_interrupt.fixed",
+        "kernel.costs.do_timer.fixed",
     }
     port_native, port_vm = 0.5e-6, 2e-6  # one inw/outw
+    assert vm.kernel.costs["do_timer"]() - native.kernel.costs["do_timer"]() == \
+        pytest.approx(port_vm)
+    assert vm.kernel.costs["smp_apic_timer_interrupt"]() == vm.kernel.costs["hardirq"]()
     for key in ("pcnet32_wio_read_csr", "pcnet32_wio_write_csr"):
         assert native.kernel.costs[key]() == pytest.approx(2 * port_native)
         assert vm.kernel.costs[key]() == pytest.approx(2 * port_vm)

@@ -15,8 +15,8 @@ from tests.report import NO_NAPI, SLOW_READER, run, sampled
 
 class NaiveSampler:
     """The obvious probe, as an independent oracle: a SimPy process ticking on the
-    same grid that stops once its tick is the only thing left.  It pushes the
-    run's end to its last tick, which is why the real Sampler does not work so.
+    same grid that stops once its tick (and the kernel's timer tick) is all that is
+    left.  It pushes the run's end to its last tick, which is why the real Sampler does not work so.
     It reads the state directly, so the readers must be SimPy processes
     (``lazy_readers=False``), not evaluated lazily."""
 
@@ -39,8 +39,8 @@ class NaiveSampler:
             sock = m.apps[0].sock
             self.rows.append((env.now, m.dev.chip_rx - m.dev.cur_rx, m.wire.offered,
                               0 if sock is None else sock.sk_rmem_alloc, m.cpus[0].acct[1]))
-            if env.peek() == math.inf:   # only this process was left: the run is over
-                return
+            if env.peek() == math.inf or m.tick.only_tick_left():
+                return                   # only this process and the tick were left: over
             k += 1
 
     def finish(self) -> None:

@@ -86,6 +86,8 @@ RUNS: dict[str, tuple[dict[str, Any], Scenario]] = {
     # frames to other stations, on an interface that is not promiscuous
     "not_for_us": ({}, Scenario(traffic=TrafficSpec(kind="pcap", pcap="traces/mixed.pcap",
                                                     speed=0), sockets=[_sock()])),
+    # 12 ms of traffic: three periodic ticks at HZ 250 (the tick's costs)
+    "ticks": ({}, Scenario(traffic=_cbr(10_000, 120), sockets=[_sock()])),
     # a 3.2 kernel counts skb_shared_info in truesize
     "linux_3_2": ({"kernel.version": "3.2"}, Scenario(traffic=_cbr(10_000, 20),
                                                       sockets=[_sock()])),
@@ -103,6 +105,9 @@ SCENARIOS: dict[str, tuple[Any, str]] = {
     "kernel.version": ("3.2", "base"),
     "kernel.arch": ("x86_64", "base"),
     "kernel.hz": (1000, "no_napi"),
+    **{f"kernel.costs.{fn}.fixed": (5e-6, "ticks") for fn in (
+        "smp_apic_timer_interrupt", "do_timer", "update_process_times", "scheduler_tick",
+        "run_timer_softirq")},
     "kernel.netdev_budget": (8, "overload"),
     "kernel.napi_weight": (2, "overload"),
     "kernel.netdev_max_backlog": (100, "no_napi"),

@@ -8,7 +8,13 @@ from importlib.metadata import version
 
 import simpy
 
-from lsfsim.simpy_fast import before_each_step, events_scheduled, jump_clock, succeed_at
+from lsfsim.simpy_fast import (
+    before_each_step,
+    events_scheduled,
+    jump_clock,
+    stop_when_alone,
+    succeed_at,
+)
 
 
 def test_the_installed_simpy_is_the_pinned_major_version():
@@ -141,3 +147,36 @@ def test_before_each_step_sees_every_event_time_then_the_end():
     while env2.peek() != math.inf:
         env2.step()
     assert seen2 == [1.0]
+
+
+def _ticking(env: simpy.Environment, ticks: list[float], holder: list[simpy.Event]):
+    while True:
+        holder[0] = env.timeout(1.0)
+        yield holder[0]
+        ticks.append(env.now)
+
+
+def test_stop_when_alone_ends_the_run_at_the_last_other_event():
+    """A background ticker does not keep a run going: the run ends at the last other
+    event's time (with the hook in front of a sampler's, that sees the end too)."""
+    env = simpy.Environment()
+    ticks: list[float] = []
+    holder: list[simpy.Event] = [env.event()]
+    env.process(_ticking(env, ticks, holder))
+    env.timeout(3.5)
+    seen: list[float] = []
+    before_each_step(env, seen.append)
+    stop_when_alone(env, lambda queue: queue[0][3] is holder[0])
+    env.run()
+    assert ticks == [1.0, 2.0, 3.0]
+    assert env.now == 3.5                    # not 4.0: the lone tick was dropped
+    assert seen[-1] == math.inf              # the inner hook saw the end
+
+
+def test_stop_when_alone_leaves_other_runs_alone():
+    env = simpy.Environment()
+    stop_when_alone(env, lambda queue: False)
+    env.timeout(2.0)
+    env.timeout(5.0)
+    env.run()
+    assert env.now == 5.0
