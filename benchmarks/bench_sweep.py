@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def plan(packets: int) -> Any:
-    options = {**run_defaults(), "traffic": "cbr", "size": 60, "packets": packets,
+    options = {**run_defaults(), "traffic": "cbr", "size": 60, "count": packets,
                "filter_expr": "udp", "reader_work": "5us"}
     rates = Vary("rate", tuple(float(r) for r in range(20_000, 160_001, 20_000)))
     rcvbufs = Vary("rcvbuf", (2048, 16384, 131072, 1048576))
