@@ -1,6 +1,6 @@
 """The cost of ``lsfsim run -w FILE``: a run's wall time with and without the capture file.
 
-Target (issue 10): ``-w`` costs at most 15% of a run's wall time.  Two
+Target: ``-w`` costs at most 15% of a run's wall time.  Two
 scenarios, both with every packet reaching the socket and so written:
 
 * ``cbr``: 64-byte frames at 100,000 per second (the smallest records, the

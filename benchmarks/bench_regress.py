@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Speed of ``lsfsim regress``: a suite of 10 filters x 3 loads over 10,000 packets.
 
-The target (issue 11): under 60 s on 2 cores.  The traffic is built here: Ethernet
+The target: under 60 s on 2 cores.  The traffic is built here: Ethernet
 records of the real captures in ../shared/traces/tcpdump-tests (else the shipped
 traces/), frames of at most 1514 bytes, taken in turn until there are
 ``--packets`` of them (shuffled with a fixed seed), re-timed at a constant
