@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from lsfsim.kernel.cpu import ExecContext, charge, enter, exit_
 from lsfsim.kernel.dev import NetCore
-from lsfsim.kernel.skbuff import PACKET_OTHERHOST, SkBuff
+from lsfsim.kernel.skbuff import PACKET_HOST, PACKET_OTHERHOST, SkBuff
 from lsfsim.kernel.tcp_output import build_ack
 
 IPPROTO_TCP = 6
@@ -59,7 +59,13 @@ class IpStack:
             ctx.run(self.plan_local_all)
 
     def tcp_v4_rcv(self, ctx: ExecContext, skb: SkBuff) -> None:
-        """A data segment for us: ACK every second one, and at once on FIN."""
+        """A data segment for us: ACK every second one, and at once on FIN.
+
+        A segment that came in a broadcast or multicast frame is discarded first
+        (net/ipv4/tcp_ipv4.c, tcp_v4_rcv: ``if (skb->pkt_type != PACKET_HOST) goto
+        discard_it;``): TCP answers only frames addressed to this station."""
+        if skb.pkt_type != PACKET_HOST:
+            return
         data = skb.data
         ihl = (data[14] & 0x0F) * 4
         tcp = 14 + ihl
