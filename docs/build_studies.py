@@ -70,7 +70,7 @@ def main() -> None:
     args = parser.parse_args()
     import pandas as pd
 
-    from lsfsim.study.output import write_output
+    from lsfsim.outputs import write_output
     from lsfsim.study.plot import figure_bytes
 
     text = PAGE.read_text()
@@ -87,8 +87,8 @@ def main() -> None:
                                                scheduler=args.scheduler)
                 shutil.copy(Path(tmp) / f"{name}.png", FIGURES / f"{name}.png")
         text = replace_block(text, name, markdown(table, sentence))
+        PAGE.write_text(text)          # after each study: a later failure keeps this one
         print(f"{name}: {sentence}")
-    PAGE.write_text(text)
 
 
 if __name__ == "__main__":

@@ -196,7 +196,7 @@ def check_plot(plot: str, x: list[str] | None, y: str | None, hue: str | None,
 
 def write_plot(df: Any, plot: str, x: list[str], y: str, hue: str | None,
                names: list[str]) -> None:
-    from lsfsim.study.output import write_output
+    from lsfsim.outputs import write_output
     from lsfsim.study.plot import figure_bytes, plot_sweep
 
     fig, _ = plot_sweep(df, x, y, hue, varied=names)

@@ -218,7 +218,8 @@ def conclude_snaplen(df: Any) -> tuple[Any, str]:
 
 def run_recvfrom(runner: Runner) -> Any:
     top = largest_filter()
-    sizes = (14, 256, top) if runner.quick else (14, 64, 256, 512, 1024, 2048, top)
+    sizes = (14, 256, top) if runner.quick else \
+        tuple(sorted({*(n for n in (14, 64, 256, 512, 1024, 2048) if n < top), top}))
     base = nc(runner)
     labels = [{"filter_insns": n, "seed": 1} for n in sizes]
     points = [RunPoint(base, ("sys_recvfrom", "packet_rcv"), program=lecture_padded(n))
@@ -506,7 +507,7 @@ def run_study(name: str, out_dir: str = ".", *, fmt: str = "parquet", jobs: int 
     (table, conclusion table, conclusion sentence)."""
     import os
 
-    from lsfsim.study.output import write_output
+    from lsfsim.outputs import write_output
     from lsfsim.study.plot import figure_bytes
     from lsfsim.study.table import encode
 

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from lsfsim.cli.common import InputError
-from lsfsim.study.output import write_output
+from lsfsim.outputs import write_output
 
 FORMAT = "lsfsim-sweep/1"
 META_KEY = b"lsfsim.sweep"
