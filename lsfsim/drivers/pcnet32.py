@@ -382,6 +382,11 @@ class Pcnet32:
         """The timer fired: assert the line now."""
         self.assert_irq(self.env.now)
 
+    @property
+    def irq_due(self) -> float:
+        """When the armed line asserts (meaningful while it is deferred)."""
+        return self._arm_when
+
     def deferred_irq(self, now: float) -> None:
         """The runner looks at this deferred line at ``now``: assert it if due, else set
         the timer."""

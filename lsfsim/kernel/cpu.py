@@ -80,6 +80,11 @@ class IrqDevice(Protocol):
         """The runner looks at this device's deferred line at ``now``."""
         ...
 
+    @property
+    def irq_due(self) -> float:
+        """When this device's deferred line asserts (inf: not armed)."""
+        ...
+
 
 class InterruptLines(Protocol):
     """What devices and poll loops use of a CPU's interrupt runner
@@ -95,6 +100,8 @@ class InterruptLines(Protocol):
     def in_interrupt(self) -> bool: ...
 
     def raise_irq(self, dev: IrqDevice) -> None: ...
+
+    def assert_deferred_before(self, t: float) -> None: ...
 
     def preempt_point(self, ctx: ExecContext) -> Steps: ...
 

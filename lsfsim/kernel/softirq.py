@@ -75,6 +75,23 @@ class InterruptRunner:
             for dev in devices:
                 dev.deferred_irq(now)
 
+    def assert_deferred_before(self, t: float) -> None:
+        """Assert the deferred lines due before ``t``; leave the others deferred.
+
+        A line raised from outside the runner at ``t`` (the periodic tick) must
+        queue behind the deferred lines that asserted earlier, as their timers
+        would have fired first.  A line due at ``t`` or later stays deferred: its
+        timer would have come after the tick's (scheduled a period earlier), and
+        making one now would order it against other events at its time
+        differently from the timer it stands for.
+        """
+        devices, self.deferred = self.deferred, []
+        for dev in devices:
+            if dev.irq_due < t:
+                dev.deferred_irq(t)       # asserts it, with the time it was due
+            else:
+                self.deferred.append(dev)
+
     def raise_irq(self, dev: IrqDevice) -> None:
         """A device asserts its interrupt line towards this CPU (a hand-off, not a call:
         the runner, idle on an event, runs the handler as its next step)."""

@@ -36,6 +36,7 @@ where its last work ends, not at a tick.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Generator
 from typing import Any, Protocol
@@ -181,6 +182,10 @@ class LocalApicTimer:
     def deferred_irq(self, now: float) -> None:   # never deferred: a timer raises it
         pass
 
+    @property
+    def irq_due(self) -> float:
+        return math.inf
+
 
 class PeriodicTick:
     """Every CPU's tick: interrupts on the busy CPUs, counts on the quiet ones."""
@@ -236,5 +241,8 @@ class PeriodicTick:
             self.next_tick = env.timeout((k + TICK_PHASE) * period - env.now)
             yield self.next_tick
             for timer in self.timers:
-                timer.cpu.runner.raise_irq(timer)
+                runner = timer.cpu.runner
+                if runner.deferred:
+                    runner.assert_deferred_before(env.now)
+                runner.raise_irq(timer)
             k += 1
