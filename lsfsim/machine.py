@@ -110,11 +110,10 @@ class Machine:
     ``tracer``: the call tracer (every kernel call; trace.ftrace.FtraceTracer).
     ``probes``: observers (lsfsim.probes.Probe): attached once everything is
     built, their packet hooks wired into the kernel, finished after the run.
-    ``lifecycle``: one more listener of the packet hooks that is not a probe.
     """
 
     def __init__(self, model: Model, scenario: Scenario, tracer: CallTracer | None = None,
-                 source: TrafficSource | None = None, lifecycle: object | None = None,
+                 source: TrafficSource | None = None,
                  probes: Iterable[Probe[Machine]] | None = None,
                  lazy_readers: bool = True) -> None:
         if scenario.overrides:
@@ -125,10 +124,7 @@ class Machine:
         self.scenario = scenario
         self.kernel = model.kernel       # the kernel's configuration (model file)
         self.probes: list[Probe[Machine]] = list(probes or [])
-        listeners: list[object] = [*self.probes]
-        if lifecycle is not None and lifecycle not in listeners:
-            listeners.insert(0, lifecycle)
-        self.hooks = Hooks(listeners)
+        self.hooks = Hooks(self.probes)
         self.tracer = tracer
         self.env = simpy.Environment()
         hw = model.hardware

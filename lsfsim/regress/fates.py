@@ -1,8 +1,7 @@
 """What became of each frame in a run, and how many accepted frames were lost.
 
-``FrameFates`` listens to the machine's per-frame hooks (the ``lifecycle``
-listener interface of Machine: packet_rcv's verdict for each socket, the
-NIC's and the backlog's drops) and keeps, per frame of the traffic, one fate
+``FrameFates`` is a probe on the machine's per-frame hooks (lsfsim.probes:
+packet_rcv's verdict for each socket, the NIC's and the backlog's drops) and keeps, per frame of the traffic, one fate
 code and the captured length packet_rcv decided.  ``Figures`` is what a run
 hands back to the suite runner: the counters it needs from the Result, and
 the fates.
@@ -41,7 +40,7 @@ LOSS_PLACES = {
 
 
 class FrameFates:
-    """A Machine ``lifecycle`` listener keeping one fate per received frame, for one socket."""
+    """A probe keeping one fate per received frame, for one socket (lsfsim.probes)."""
 
     def __init__(self, frames: int, sock: int = 0) -> None:
         self.sock = sock
@@ -52,6 +51,12 @@ class FrameFates:
         missing = index + 1 - len(self.fate)
         self.fate.extend(bytes(missing))
         self.caplen.extend([0] * missing)
+
+    def attach(self, machine: Any) -> None:
+        """Nothing to look at: the fates come from the packet hooks alone."""
+
+    def finish(self) -> None:
+        """Nothing pending: every fate is written as its hook fires."""
 
     def polled(self, ctx: Any, skb: Any) -> None:
         pass

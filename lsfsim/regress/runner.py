@@ -145,7 +145,7 @@ def run_item(item: RunItem) -> Figures:
 
     model = load_machine_model(item.model, item.kernel)
     fates = FrameFates(item.frames)
-    result = Machine(model, item.scenario(), lifecycle=fates).run()
+    result = Machine(model, item.scenario(), probes=[fates]).run()
     return figures_of(result, fates)
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from lsfsim.trace.ftrace import FtraceTracer, format_duration
-from lsfsim.trace.lifecycle import LifecycleRecorder, LifecycleTee, PacketLife
+from lsfsim.trace.lifecycle import LifecycleRecorder, PacketLife
 
-__all__ = ["FtraceTracer", "LifecycleRecorder", "LifecycleTee", "PacketLife",
+__all__ = ["FtraceTracer", "LifecycleRecorder", "PacketLife",
            "format_duration", "run_traced"]
 
 

@@ -302,36 +302,6 @@ class LifecycleRecorder:
         return [self.records[i] for i in sorted(self.records)]
 
 
-class LifecycleTee:
-    """Hands every lifecycle hook to several listeners (a recorder and a tracer).
-
-    ``Machine(probes=[...])`` fans the hooks out itself (lsfsim.probes.Hooks); a tee
-    serves a caller that wants one listener object (``Machine(lifecycle=...)``)."""
-
-    def __init__(self, *listeners: Any) -> None:
-        self.listeners = [x for x in listeners if x is not None]
-
-    def polled(self, ctx: Any, skb: Any) -> None:
-        for x in self.listeners:
-            x.polled(ctx, skb)
-
-    def verdict(self, ctx: Any, sock: Any, skb: Any, outcome: str, snaplen: int) -> None:
-        for x in self.listeners:
-            x.verdict(ctx, sock, skb, outcome, snaplen)
-
-    def copied(self, reader: Any, skb: Any, t_deq: float, t_done: float) -> None:
-        for x in self.listeners:
-            x.copied(reader, skb, t_deq, t_done)
-
-    def nic_dropped(self, frame: Any, place: str) -> None:
-        for x in self.listeners:
-            x.nic_dropped(frame, place)
-
-    def softnet_dropped(self, ctx: Any, skb: Any) -> None:
-        for x in self.listeners:
-            x.softnet_dropped(ctx, skb)
-
-
 def render_table(rec: PacketLife) -> Any:
     """A rich Table of one packet's stages: time, step from the previous stage, where."""
     from rich.table import Table

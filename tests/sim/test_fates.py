@@ -29,7 +29,7 @@ def _run(name: str, scenario: Scenario) -> tuple[Any, list[dict[str, Any]], Fram
     records: list[dict[str, Any]] = []
     tracker = FateTracker(records.append)
     oracle = FrameFates(0)
-    result = Machine(model(name), scenario, probes=[tracker], lifecycle=oracle).run()
+    result = Machine(model(name), scenario, probes=[oracle, tracker]).run()
     assert tracker.records == len(records)
     return result, records, oracle
 

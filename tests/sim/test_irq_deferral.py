@@ -25,7 +25,7 @@ from tests.sim.test_conservation import MODELS, scenarios
 def _run(m, scenario: Scenario) -> tuple[dict, int]:
     """The run's data (with every packet's life: when its IRQ was raised...) and events."""
     lifecycle = LifecycleRecorder()
-    data = Machine(m, scenario, lifecycle=lifecycle).run().deterministic()
+    data = Machine(m, scenario, probes=[lifecycle]).run().deterministic()
     data["lives"] = [dataclasses.asdict(life) for life in lifecycle.sorted()]
     return data, data.pop("events")
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from lsfsim.machine import Machine
 from lsfsim.scenario import Scenario, SenderSpec, SocketSpec, TrafficSpec
 from lsfsim.trace.ftrace import FtraceTracer
-from lsfsim.trace.lifecycle import LifecycleRecorder, LifecycleTee
+from lsfsim.trace.lifecycle import LifecycleRecorder
 from tests.sim.helpers import model, same_results
 from tests.sim.test_conservation import MODELS, scenarios
 
@@ -27,7 +27,7 @@ def _run(m, scenario: Scenario, run_ahead: bool, trace: bool = False) -> tuple[d
     lifecycle = LifecycleRecorder()
     tracer = FtraceTracer() if trace else None
     machine = Machine(m, scenario, tracer=tracer,
-                      lifecycle=LifecycleTee(lifecycle, tracer) if trace else lifecycle)
+                      probes=[lifecycle, tracer] if tracer is not None else [lifecycle])
     for cpu in machine.cpus:
         cpu.run_ahead = run_ahead
     data = machine.run().deterministic()
