@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from lsfsim.cli.common import one_line_errors
+from lsfsim.outputs import check_output_dir
 
 
 def print_conclusion(name: str, title: str, table: Any, sentence: str) -> None:
@@ -54,6 +55,7 @@ def register(app: typer.Typer) -> None:
         from lsfsim.study.studies import STUDIES, run_study
 
         check_parallel(jobs, scheduler)
+        check_output_dir(out, "--out")        # before the study runs, which takes minutes
         _, table, sentence = run_study(name, out, fmt=fmt, jobs=jobs, scheduler=scheduler,
                                        quick=quick)
         print_conclusion(name, STUDIES[name].title, table, sentence)

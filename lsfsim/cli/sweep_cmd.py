@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import asdict
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from lsfsim.cli.common import InputError, one_line_errors
 from lsfsim.cli.scenario_options import ScenarioOptions, parse_overrides, scenario_options
+from lsfsim.outputs import check_output
 
 Vary = Annotated[list[str] | None, typer.Option(
     "--vary", metavar="NAME=V1,V2,...",
@@ -77,11 +77,7 @@ def check_out(out: str | None, resume: bool) -> None:
         raise InputError("--resume needs --out FILE (the table to complete)")
     if out:
         table_format(out)
-        parent = Path(out).resolve().parent
-        if not parent.is_dir():
-            raise InputError(f"--out {out}: no such directory {parent}")
-        if Path(out).is_dir():
-            raise InputError(f"--out {out}: is a directory")
+        check_output(out, "--out")
 
 
 def print_table(df: Any, names: list[str], y: str | None) -> None:
@@ -190,8 +186,7 @@ def check_plot(plot: str, x: list[str] | None, y: str | None, hue: str | None,
         if name not in (*names, "seed"):
             raise InputError(f"--x/--hue {name}: not a varied parameter "
                              f"({', '.join(names) or 'none varied'})")
-    if not Path(plot).resolve().parent.is_dir():
-        raise InputError(f"--plot {plot}: no such directory")
+    check_output(plot, "--plot")
 
 
 def write_plot(df: Any, plot: str, x: list[str], y: str, hue: str | None,

@@ -1,8 +1,9 @@
 """What became of each frame in a run, and how many accepted frames were lost.
 
 ``FrameFates`` is a probe on the machine's per-frame hooks (lsfsim.probes:
-packet_rcv's verdict for each socket, the NIC's and the backlog's drops) and keeps, per frame of the traffic, one fate
-code and the captured length packet_rcv decided.  ``Figures`` is what a run
+packet_rcv's verdict for each socket, the NIC's and the backlog's drops) and
+keeps, per frame of the traffic, one fate code and the captured length
+packet_rcv decided.  ``Figures`` is what a run
 hands back to the suite runner: the counters it needs from the Result, and
 the fates.
 
