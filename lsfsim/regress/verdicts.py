@@ -32,9 +32,8 @@ from typing import Any
 
 from lsfsim.bpf import CompileError, FilterError, ParseError, Program, SkbMeta, pcapc
 from lsfsim.bpf.isa import SKF_AD_OFF, SKF_AD_RANDOM
-from lsfsim.config.arch import KernelSizes
+from lsfsim.checks import attach_verdict
 from lsfsim.config.model import Model
-from lsfsim.kernel.af_packet import sock_kmalloc_refusal
 from lsfsim.regress.suite import FilterSpec, Suite
 from lsfsim.regress.traffic import Traffic
 
@@ -111,7 +110,7 @@ def _program_key(spec: FilterSpec) -> str:
 
 
 def _compile_program(suite: Suite, index: int, spec: FilterSpec, kernel: str,
-                     sizes: KernelSizes) -> Program:
+                     model: Model) -> Program:
     key = _program_key(spec)
     try:
         if spec.expr is not None:
@@ -123,15 +122,11 @@ def _compile_program(suite: Suite, index: int, spec: FilterSpec, kernel: str,
         raise suite.error(f"does not compile: {exc}", index=index, key=key) from None
     except (ParseError, UnicodeDecodeError, ValueError, OSError) as exc:
         raise suite.error(f"{spec.file}: {exc}", index=index, key=key) from None
-    try:
-        program.check(kernel)
-    except FilterError as exc:
-        raise suite.error(f"Linux {kernel} refuses the program: {exc}", index=index,
-                          key=key) from None
-    reason = sock_kmalloc_refusal(len(program), sizes)
-    if reason is not None:
-        raise suite.error(f"Linux {kernel} refuses the program: ENOMEM: {reason}",
-                          index=index, key=key)
+    # setsockopt(SO_ATTACH_FILTER) on the suite's machine: sock_kmalloc, then sk_chk_filter
+    error = attach_verdict(program, model)
+    if error is not None:
+        raise suite.error(f"Linux {kernel} refuses the program: {error}", index=index,
+                          key=key)
     return program
 
 
@@ -183,11 +178,10 @@ def compile_filters(suite: Suite, model: Model, kernel: str,
     kernel refuses, before anything runs.
     """
     plans = []
-    sizes = model.kernel.sizes
     for i, spec in enumerate(suite.filters):
         if indices is not None and i not in indices:
             continue
-        program = _compile_program(suite, i, spec, kernel, sizes)
+        program = _compile_program(suite, i, spec, kernel, model)
         reference = _reference(suite, i, spec, kernel)
         plans.append(FilterPlan(i, spec, program,
                                 str(suite.resolve(spec.file)) if spec.file else None,
