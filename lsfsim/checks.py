@@ -56,25 +56,21 @@ def attach_verdict(program: Program, model: Model) -> FilterError | None:
     return None
 
 
-def check_filters(apps: list[Any], model: Model, scenario: Scenario) -> None:
-    """Raise FilterRefused for the first capture program whose filter the kernel refuses,
-    unless the scenario allows refused filters."""
-    if scenario.allow_refused_filter:
-        return
+def check_filters(apps: list[Any], model: Model, scenario: Scenario) -> dict[int, str]:
+    """Each capture program's refusal, by app index, as one line ("EINVAL at
+    instruction 3: ...").  Raises FilterRefused for the first one unless the
+    scenario allows refused filters (then the result reports them)."""
+    refused: dict[int, str] = {}
     for app in apps:
         if app.program is None:
             continue
         error = attach_verdict(app.program, model)
-        if error is not None:
+        if error is None:
+            continue
+        if not scenario.allow_refused_filter:
             raise FilterRefused(app.index, error, model.kernel.version)
-
-
-def refusal(app: Any, model: Model) -> str | None:
-    """The refusal of ``app``'s filter as one line ("EINVAL at instruction 3: ..."), or None."""
-    if app.program is None:
-        return None
-    error = attach_verdict(app.program, model)
-    return None if error is None else str(error)
+        refused[app.index] = str(error)
+    return refused
 
 
 def link_capacity(model: Model, size: int) -> float:

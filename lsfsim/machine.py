@@ -23,7 +23,7 @@ from typing import Any
 import simpy
 
 from lsfsim.bpf import Program
-from lsfsim.checks import check_filters, refusal, run_warnings
+from lsfsim.checks import check_filters, run_warnings
 from lsfsim.config.model import Model
 from lsfsim.drivers.pcnet32 import Pcnet32
 from lsfsim.drivers.wire import Wire
@@ -168,7 +168,7 @@ class Machine:
                                         spec.promisc, spec.readers, spec.reader_work,
                                         spec.buflen, cpus, self.lazy_readers))
         # a filter the kernel refuses stops here, unless the scenario allows it
-        check_filters(self.apps, model, scenario)
+        self.refused_filters = check_filters(self.apps, model, scenario)
         self.senders: list[SenderApp] = []
         for i, sender in enumerate(scenario.senders):
             self.senders.append(SenderApp(self.net, i, _sender_frames(sender.size), sender.rate,
@@ -326,7 +326,8 @@ class Machine:
         by_index = {app.sock.index: app for app in self.apps if app.sock is not None}
         for sock in data["sockets"]:
             app = by_index.get(sock["index"])    # None: a sender's socket (no filter)
-            sock["filter_refused"] = refusal(app, self.model) if app is not None else None
+            sock["filter_refused"] = (self.refused_filters.get(app.index)
+                                      if app is not None else None)
         data["replay"] = getattr(self.source, "replay_counts", lambda: None)()
         data["warnings"] = run_warnings(self.scenario, self.model, self.source, data)
 
